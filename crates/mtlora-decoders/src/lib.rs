@@ -1,0 +1,14 @@
+//! Task decoders of MTLoRA: per-task 1×1 downsamplers and HRNet-style heads.
+//!
+//! Decoders take a slice of NCHW feature maps (one per scale) and know nothing about the
+//! backbone.
+
+mod batch_norm;
+mod downsampler;
+mod hrnet_head;
+mod upsample;
+
+pub use batch_norm::{BatchNorm2d, BatchNorm2dConfig};
+pub use downsampler::{Downsampler, DownsamplerConfig};
+pub use hrnet_head::{HrnetHead, HrnetHeadConfig};
+pub use upsample::{bilinear_matrix, upsample_bilinear};

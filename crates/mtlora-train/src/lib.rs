@@ -1,0 +1,13 @@
+//! Training pieces of MTLoRA: per-task losses, AdamW with the reference parameter grouping,
+//! global-norm gradient clipping, one training step, and the parity checks against the
+//! reference fixtures (`cargo xtask parity`).
+
+pub mod grads;
+pub mod losses;
+pub mod optim;
+pub mod parity;
+pub mod step;
+
+pub use losses::{balanced_bce, masked_cross_entropy, normals_l1, task_loss, TaskLossKind};
+pub use optim::{AdamW, AdamWConfig};
+pub use step::{train_step, StepOutput};

@@ -1,0 +1,188 @@
+//! AdamW with PyTorch semantics and the reference parameter grouping
+//! (`optimizer.py:set_weight_decay`): no weight decay for 1-D tensors and names ending in
+//! `.bias`; decay for everything else (LoRA A/B and relative-position tables included, quirk Q7).
+
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleMapper, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+use mtlora::NameContext;
+
+/// AdamW hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWConfig {
+    /// β₁.
+    pub beta1: f64,
+    /// β₂.
+    pub beta2: f64,
+    /// ε (PyTorch default 1e-8).
+    pub epsilon: f64,
+    /// Decoupled weight decay of the decay group.
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        Self { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weight_decay: 0.05 }
+    }
+}
+
+/// Whether a parameter is in the no-decay group.
+pub fn is_no_decay(key: &str, rank: usize) -> bool {
+    rank == 1 || key.ends_with(".bias")
+}
+
+#[derive(Debug, Clone)]
+struct Moments {
+    m: Tensor<1>,
+    v: Tensor<1>,
+    step: i32,
+}
+
+/// AdamW over the parameters that received a gradient (frozen ones are skipped entirely:
+/// no decay, no state), with per-parameter step counts.
+#[derive(Debug, Default)]
+pub struct AdamW {
+    /// Hyper-parameters.
+    pub config: AdamWConfig,
+    state: HashMap<ParamId, Moments>,
+}
+
+struct StepMapper<'a> {
+    opt: &'a mut AdamW,
+    grads: &'a GradientsParams,
+    lr: f64,
+    ctx: &'a NameContext,
+    path: Vec<String>,
+}
+
+impl ModuleMapper for StepMapper<'_> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(grad) = self.grads.get::<D>(param.id) else {
+            return param;
+        };
+        let key = self.ctx.torch_key(&self.path);
+        let c = self.opt.config;
+        let wd = if is_no_decay(&key, D) { 0.0 } else { c.weight_decay };
+        let lr = self.lr;
+        let id = param.id;
+        let state = self.opt.state.remove(&id);
+        let mut new_state = None;
+        let param = param.map(|t| {
+            let autodiff = t.is_autodiff();
+            let shape = t.dims();
+            let x = t.inner();
+            let n = x.shape().num_elements();
+            let g: Tensor<1> = grad.inner().reshape([n]);
+            let flat: Tensor<1> = x.reshape([n]);
+            let s = state.unwrap_or_else(|| Moments {
+                m: g.zeros_like(),
+                v: g.zeros_like(),
+                step: 0,
+            });
+            let step = s.step + 1;
+            let m = s.m.mul_scalar(c.beta1) + g.clone().mul_scalar(1.0 - c.beta1);
+            let v = s.v.mul_scalar(c.beta2) + g.square().mul_scalar(1.0 - c.beta2);
+            let bc1 = 1.0 - c.beta1.powi(step);
+            let bc2 = 1.0 - c.beta2.powi(step);
+            let decayed = flat.mul_scalar(1.0 - lr * wd);
+            let denom = v.clone().sqrt().div_scalar(bc2.sqrt()).add_scalar(c.epsilon);
+            let updated = decayed - m.clone().div(denom).mul_scalar(lr / bc1);
+            new_state = Some(Moments { m, v, step });
+            let out = updated.reshape(shape);
+            if autodiff {
+                out.autodiff().require_grad()
+            } else {
+                out
+            }
+        });
+        if let Some(s) = new_state {
+            self.opt.state.insert(id, s);
+        }
+        param
+    }
+}
+
+impl AdamW {
+    /// New optimizer.
+    pub fn new(config: AdamWConfig) -> Self {
+        Self { config, state: HashMap::new() }
+    }
+
+    /// One step with learning rate `lr`; parameters are grouped by their reference key
+    /// (`ctx` maps module paths to keys).
+    pub fn step<M: Module>(&mut self, lr: f64, module: M, grads: &GradientsParams, ctx: &NameContext) -> M {
+        let mut mapper = StepMapper { opt: self, grads, lr, ctx, path: vec![] };
+        module.map(&mut mapper)
+    }
+
+    /// Step count of a parameter (0 if never updated).
+    pub fn step_count(&self, id: &ParamId) -> i32 {
+        self.state.get(id).map_or(0, |s| s.step)
+    }
+}
+
+/// Global L2 norm of all gradients of `module`'s parameters, and the clip coefficient
+/// `min(1, max_norm/(norm + 1e-6))` (reference `clip_grad_norm_`).
+pub fn global_grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
+    struct V<'a> {
+        grads: &'a GradientsParams,
+        sq: f64,
+    }
+    impl burn::module::ModuleVisitor for V<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                let n: f32 = g.square().sum().sqrt().into_scalar();
+                self.sq += (n as f64) * (n as f64);
+            }
+        }
+    }
+    let mut v = V { grads, sq: 0.0 };
+    module.visit(&mut v);
+    v.sq.sqrt()
+}
+
+/// Multiply every gradient by `min(1, max_norm/(norm + 1e-6))`; returns `(norm, coef)`.
+pub fn clip_grad_norm<M: Module>(module: &M, grads: GradientsParams, max_norm: f64) -> (GradientsParams, f64, f64) {
+    let norm = global_grad_norm(module, &grads);
+    let coef = (max_norm / (norm + 1e-6)).min(1.0);
+    if coef >= 1.0 {
+        return (grads, norm, coef);
+    }
+    struct M2<'a> {
+        grads: &'a mut GradientsParams,
+        coef: f64,
+    }
+    impl burn::module::ModuleVisitor for M2<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.remove::<D>(param.id) {
+                self.grads.register(param.id, g.mul_scalar(self.coef));
+            }
+        }
+    }
+    let mut grads = grads;
+    let mut v = M2 { grads: &mut grads, coef };
+    module.visit(&mut v);
+    (grads, norm, coef)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grouping_rule() {
+        assert!(is_no_decay("backbone.layers.0.blocks.0.norm1.weight", 1));
+        assert!(is_no_decay("decoders.decoders.sal.last_layer.0.bias", 1));
+        assert!(!is_no_decay("backbone.layers.0.blocks.0.attn.qkv.lora_shared_A", 2));
+        assert!(!is_no_decay("backbone.layers.0.blocks.0.attn.relative_position_bias_table", 2));
+        assert!(!is_no_decay("downsampler.sal.downsample_0.weight", 4));
+    }
+}

@@ -1,0 +1,148 @@
+//! Tensor comparison and grouped PASS/FAIL lines.
+
+use burn::tensor::TensorData;
+
+/// Per-tensor acceptance: `|mine − ref| ≤ rel·max|ref| + abs` element-wise.
+#[derive(Debug, Clone, Copy)]
+pub struct Tolerance {
+    /// Relative to the tensor's largest magnitude.
+    pub rel: f64,
+    /// Absolute.
+    pub abs: f64,
+}
+
+impl Tolerance {
+    /// Forward captures: `1e-4·max|ref| + 1e-5` (FORMAT.md §12).
+    pub const FORWARD: Self = Self { rel: 1e-4, abs: 1e-5 };
+    /// Gradients: `1e-3·max|ref|`.
+    pub const GRAD: Self = Self { rel: 1e-3, abs: 0.0 };
+    /// Exact.
+    pub const EXACT: Self = Self { rel: 0.0, abs: 0.0 };
+}
+
+/// One printed line: a group of tensors (or scalars) with its worst errors.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Group name.
+    pub name: String,
+    /// Tensors compared.
+    pub count: usize,
+    /// Largest absolute difference.
+    pub max_abs: f64,
+    /// Largest difference relative to the tensor's max |ref|.
+    pub max_rel: f64,
+    /// All within tolerance.
+    pub pass: bool,
+    /// Extra information (failures, notes).
+    pub notes: Vec<String>,
+}
+
+impl Group {
+    /// Empty passing group.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), count: 0, max_abs: 0.0, max_rel: 0.0, pass: true, notes: vec![] }
+    }
+
+    /// A group with a single boolean check.
+    pub fn check(name: impl Into<String>, ok: bool, note: impl Into<String>) -> Self {
+        let mut g = Self::new(name);
+        g.count = 1;
+        g.pass = ok;
+        let n = note.into();
+        if !n.is_empty() {
+            g.notes.push(n);
+        }
+        g
+    }
+
+    /// Record a failure note.
+    pub fn fail(&mut self, note: impl Into<String>) {
+        self.pass = false;
+        self.notes.push(note.into());
+    }
+
+    /// Compare two tensors (any numeric dtype; compared in f64).
+    pub fn compare(&mut self, what: &str, mine: &TensorData, reference: &TensorData, tol: Tolerance) {
+        self.count += 1;
+        if mine.shape() != reference.shape() {
+            self.fail(format!("{what}: shape {:?} vs reference {:?}", mine.shape(), reference.shape()));
+            return;
+        }
+        let a = to_f64(mine);
+        let b = to_f64(reference);
+        let max_ref = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let mut max_abs = 0.0f64;
+        let mut bad = 0usize;
+        let limit = tol.rel * max_ref + tol.abs;
+        for (x, y) in a.iter().zip(&b) {
+            let d = (x - y).abs();
+            if d.is_nan() || d > limit {
+                bad += 1;
+            }
+            if d.is_nan() {
+                max_abs = f64::INFINITY;
+            } else {
+                max_abs = max_abs.max(d);
+            }
+        }
+        self.max_abs = self.max_abs.max(max_abs);
+        self.max_rel = self.max_rel.max(if max_ref > 0.0 { max_abs / max_ref } else { max_abs });
+        if bad > 0 {
+            self.fail(format!("{what}: {bad} element(s) beyond {limit:.3e} (max abs {max_abs:.3e})"));
+        }
+    }
+
+    /// Compare two scalars with a relative tolerance.
+    pub fn compare_scalar(&mut self, what: &str, mine: f64, reference: f64, rel: f64) {
+        self.count += 1;
+        let d = (mine - reference).abs();
+        let r = if reference != 0.0 { d / reference.abs() } else { d };
+        self.max_abs = self.max_abs.max(d);
+        self.max_rel = self.max_rel.max(r);
+        if d.is_nan() || r > rel {
+            self.fail(format!("{what}: {mine} vs reference {reference}"));
+        }
+    }
+
+    /// `name  n=..  max_abs=..  max_rel=..  PASS|FAIL  [notes]`.
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "{:<28} n={:<4} max_abs={:<10.3e} max_rel={:<10.3e} {}",
+            self.name,
+            self.count,
+            self.max_abs,
+            self.max_rel,
+            if self.pass { "PASS" } else { "FAIL" }
+        );
+        for n in self.notes.iter().take(8) {
+            s.push_str("\n    ");
+            s.push_str(n);
+        }
+        if self.notes.len() > 8 {
+            s.push_str(&format!("\n    ... {} more", self.notes.len() - 8));
+        }
+        s
+    }
+}
+
+/// Values of any supported dtype as f64.
+pub fn to_f64(d: &TensorData) -> Vec<f64> {
+    d.clone().convert::<f64>().try_to_vec::<f64>().unwrap_or_default()
+}
+
+/// Group name of a capture: the part before the first `.` (`block0`, `stage1`, `down`, ...).
+pub fn group_of(name: &str) -> String {
+    name.split('.').next().unwrap_or(name).to_string()
+}
+
+/// Add a comparison into the group named `group` of `groups` (created on first use).
+pub fn add_to(groups: &mut Vec<Group>, group: &str, what: &str, mine: &TensorData, reference: &TensorData, tol: Tolerance) {
+    let idx = match groups.iter().position(|g| g.name == group) {
+        Some(i) => i,
+        None => {
+            groups.push(Group::new(group));
+            groups.len() - 1
+        }
+    };
+    groups[idx].compare(what, mine, reference, tol);
+}

@@ -1,0 +1,83 @@
+//! Parity checks against the reference fixtures (FORMAT.md): each fixture sidecar
+//! `NAME.json` (+ `NAME.safetensors` beside it) is rebuilt from the sidecar alone, run, and
+//! every captured tensor compared with the FORMAT.md §12 thresholds.
+
+mod compare;
+mod fixture;
+mod losses;
+mod model_forward;
+mod param_counts;
+mod swin_backbone;
+mod train_step;
+
+use std::path::Path;
+
+pub use compare::{Group, Tolerance};
+pub use fixture::Fixture;
+
+/// A parity run failed to execute (not a numerical failure).
+#[derive(Debug, thiserror::Error)]
+pub enum ParityError {
+    /// Missing or malformed fixture files.
+    #[error("{0}")]
+    Fixture(String),
+    /// Model building or weight loading failed.
+    #[error(transparent)]
+    Model(#[from] mtlora::ModelError),
+}
+
+/// All compared groups of one fixture.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Fixture name.
+    pub fixture: String,
+    /// One entry per tensor group.
+    pub groups: Vec<Group>,
+}
+
+impl Report {
+    /// Number of failed groups.
+    pub fn failed(&self) -> usize {
+        self.groups.iter().filter(|g| !g.pass).count()
+    }
+
+    /// Whether every group passed (and at least one was compared).
+    pub fn passed(&self) -> bool {
+        !self.groups.is_empty() && self.failed() == 0
+    }
+
+    /// Printable lines, ending with `parity: PASS` or `parity: FAIL (<n> of <m> failed)`.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for g in &self.groups {
+            s.push_str(&g.line());
+            s.push('\n');
+        }
+        if self.passed() {
+            s.push_str("parity: PASS\n");
+        } else {
+            s.push_str(&format!("parity: FAIL ({} of {} failed)\n", self.failed().max(1), self.groups.len()));
+        }
+        s
+    }
+}
+
+/// Run the check that matches the sidecar's `fixture` field.
+pub fn run(sidecar: &Path) -> Result<Report, ParityError> {
+    let fx = Fixture::load(sidecar)?;
+    let kind = fx.json.get("fixture").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let groups = match kind.as_str() {
+        "model_forward" => model_forward::run(&fx)?,
+        "swin_backbone_only" => swin_backbone::run(&fx)?,
+        "train_step" => train_step::run(&fx)?,
+        "losses" => losses::run(&fx)?,
+        "param_counts" => param_counts::run(&fx)?,
+        other => {
+            return Err(ParityError::Fixture(format!(
+                "{}: fixture kind {other:?} is not handled by this parity command yet",
+                sidecar.display()
+            )))
+        }
+    };
+    Ok(Report { fixture: kind, groups })
+}

@@ -1,0 +1,81 @@
+//! `model_forward`: eval-mode forward of the full model from the sidecar config.
+
+use burn::tensor::{Device, Tensor};
+use mtlora::{ModelConfig, MultiTaskSwin, NameContext, StateDict};
+use serde_json::Value;
+
+use super::compare::{add_to, group_of, Group, Tolerance};
+use super::fixture::Fixture;
+use super::ParityError;
+
+/// State-dict entries of `tensors` named in `state_keys` (all tensors if the list is absent).
+pub(super) fn state_subset(tensors: &StateDict, state_keys: Option<&Value>) -> StateDict {
+    match state_keys.and_then(Value::as_array) {
+        Some(keys) => keys
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(|k| tensors.get(k).map(|t| (k.to_string(), t.clone())))
+            .collect(),
+        None => tensors.clone(),
+    }
+}
+
+/// Build the model of `cfg` on `device` and load `state` strictly.
+pub(super) fn build_loaded(
+    cfg: &ModelConfig,
+    state: &StateDict,
+    device: &Device,
+) -> Result<(MultiTaskSwin, Group), ParityError> {
+    let ctx = NameContext::new(cfg);
+    let model = cfg.init(device)?;
+    let (model, report) = model.load_state_dict(state, &ctx);
+    let mut g = Group::check("load_state_dict", true, "");
+    if let Err(e) = report.ensure_strict() {
+        g.fail(e.to_string());
+    }
+    // recomputed buffers must equal the stored ones
+    let ours = mtlora::weights::geometry_buffers(&model.backbone, "backbone.");
+    for (k, v) in &ours {
+        if let Some(r) = state.get(k) {
+            g.compare(k, v, r, Tolerance::EXACT);
+        }
+    }
+    Ok((model, g))
+}
+
+pub(super) fn input_tensor(fx: &Fixture, device: &Device) -> Result<Tensor<4>, ParityError> {
+    Ok(Tensor::<4>::from_data(fx.tensor("input")?.clone().convert::<f32>(), device))
+}
+
+pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
+    let cfg = ModelConfig::from_json_value(fx.field("model")?)?;
+    let device = Device::default();
+    let state = state_subset(&fx.tensors, fx.json.get("state_keys"));
+    let (model, load) = build_loaded(&cfg, &state, &device)?;
+    let mut groups = vec![load];
+    let (_, caps) = model.forward_traced(input_tensor(fx, &device)?, &cfg.task_names());
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, data) in &caps {
+        if let Some(r) = fx.tensors.get(name) {
+            add_to(&mut groups, &group_of(name), name, data, r, Tolerance::FORWARD);
+            seen.insert(name.clone());
+        }
+    }
+    let capture_prefixes = ["embed", "block", "stage", "down.", "head.", "out."];
+    let missing: Vec<&String> = fx
+        .tensors
+        .keys()
+        .filter(|k| !state.contains_key(*k) && *k != "input")
+        .filter(|k| capture_prefixes.iter().any(|p| k.starts_with(p)))
+        .filter(|k| !seen.contains(*k))
+        .collect();
+    groups.push(Group::check(
+        "captures_covered",
+        missing.is_empty(),
+        if missing.is_empty() { String::new() } else { format!("not produced: {missing:?}") },
+    ));
+    if let Some(p) = fx.json.get("params") {
+        groups.push(super::param_counts::compare_counts("params", &model.param_report(&cfg), p));
+    }
+    Ok(groups)
+}

@@ -1,0 +1,166 @@
+//! `train_step`: one official training step (train-mode forward, losses, gradients, BatchNorm
+//! running stats, AdamW from the stored gradients).
+
+use std::collections::BTreeMap;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use mtlora::{ModelConfig, NameContext};
+use serde_json::Value;
+
+use super::compare::{add_to, Group, Tolerance};
+use super::fixture::{num, Fixture};
+use super::model_forward::{build_loaded, state_subset};
+use super::ParityError;
+use crate::grads::{grads_by_key, grads_from_keys};
+use crate::losses::TaskLossKind;
+use crate::optim::{AdamW, AdamWConfig};
+use crate::step::train_step;
+
+fn names(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .unwrap_or_default()
+}
+
+pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
+    let cfg = ModelConfig::from_json_value(fx.field("model")?)?;
+    let ctx = NameContext::new(&cfg);
+    // Weights: "<file>.safetensors (keys listed in <file>.json state_keys)".
+    let from = fx.json.get("weights_from").and_then(Value::as_str).unwrap_or("model_forward.safetensors");
+    let file = from.split_whitespace().next().unwrap_or(from);
+    let wpath = fx.dir.join(file);
+    let wtensors = mtlora::read_safetensors(&wpath)?;
+    let keys_json = wpath.with_extension("json");
+    let state_keys = std::fs::read_to_string(&keys_json)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v.get("state_keys").cloned());
+    let state = state_subset(&wtensors, state_keys.as_ref());
+
+    let plain = Device::default();
+    let device = plain.clone().autodiff();
+    let (model, load) = build_loaded(&cfg, &state, &device)?;
+    let model = model.apply_freezing(&cfg);
+    let mut groups = vec![load];
+
+    let input = Tensor::<4>::from_data(fx.tensor("input")?.clone().convert::<f32>(), &device);
+    let tasks = cfg.task_names();
+    let mut targets = Vec::new();
+    let mut kinds = Vec::new();
+    let weights_json = fx.json.get("loss_weights");
+    let mut weights = Vec::new();
+    for t in &tasks {
+        targets.push(Tensor::<4>::from_data(fx.tensor(&format!("target.{t}"))?.clone().convert::<f32>(), &device));
+        kinds.push(TaskLossKind::for_task(t).ok_or_else(|| ParityError::Fixture(format!("no loss for task {t}")))?);
+        let w = weights_json
+            .and_then(|w| w.get(t))
+            .and_then(num)
+            .or_else(|| cfg.loss_weights.get(t).copied())
+            .unwrap_or(1.0);
+        weights.push(w);
+    }
+    let out = train_step(&model, input, &targets, &kinds, &weights);
+
+    // losses
+    let mut lg = Group::new("losses");
+    let ref_losses = fx.field("losses")?;
+    for (t, l) in tasks.iter().zip(&out.losses) {
+        if let Some(r) = ref_losses.get(t).and_then(num) {
+            lg.compare_scalar(t, *l as f64, r, 1e-5);
+        }
+    }
+    if let Some(r) = ref_losses.get("total").and_then(num).or_else(|| fx.json.get("loss_total").and_then(num)) {
+        lg.compare_scalar("total", out.total as f64, r, 1e-5);
+    }
+    groups.push(lg);
+
+    // train-mode heads
+    for (t, h) in tasks.iter().zip(&out.heads) {
+        if let Some(r) = fx.tensors.get(&format!("head_train.{t}")) {
+            add_to(&mut groups, "head_train", t, &h.to_data(), r, Tolerance::FORWARD);
+        }
+    }
+
+    // trainable set
+    let report = model.param_report(&cfg);
+    groups.push(super::param_counts::compare_counts(
+        "trainable_set",
+        &report,
+        &serde_json::json!({ "trainable_names": fx.json.get("trainable_names").cloned().unwrap_or(Value::Null) }),
+    ));
+
+    // gradients
+    let zero = names(fx.json.get("grads_analytically_zero"));
+    let without = names(fx.json.get("trainable_without_grad"));
+    let mine = grads_by_key(&model, &out.grads, &ctx);
+    let reference: BTreeMap<String, TensorData> = fx
+        .tensors
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("grad.").map(|n| (n.to_string(), v.clone())))
+        .collect();
+    let mut gg = Group::new("grad");
+    let mut gz = Group::new("grad_noise_only(abs 1e-5)");
+    for (k, r) in &reference {
+        match mine.get(k) {
+            Some(m) if zero.contains(k) => gz.compare(k, m, r, Tolerance { rel: 0.0, abs: 1e-5 }),
+            Some(m) => gg.compare(k, m, r, Tolerance::GRAD),
+            None => gg.fail(format!("{k}: no gradient")),
+        }
+    }
+    for k in mine.keys() {
+        if !reference.contains_key(k) {
+            gg.fail(format!("{k}: has a gradient, the reference has none"));
+        }
+    }
+    groups.push(gg);
+    if gz.count > 0 {
+        groups.push(gz);
+    }
+    groups.push(Group::check(
+        "trainable_without_grad",
+        without.iter().all(|k| !mine.contains_key(k)),
+        format!("{} tensor(s) must get no gradient", without.len()),
+    ));
+
+    // BatchNorm running stats after the train forward
+    let sd = model.state_dict(&ctx);
+    for (k, r) in fx.tensors.iter().filter_map(|(k, v)| k.strip_prefix("bn_after.").map(|n| (n, v))) {
+        match sd.get(k) {
+            Some(m) => add_to(&mut groups, "bn_after", k, m, r, Tolerance::FORWARD),
+            None => add_to(&mut groups, "bn_after", k, &TensorData::new(vec![f32::NAN], [1]), r, Tolerance::FORWARD),
+        }
+    }
+
+    // AdamW applied to the stored gradients
+    let opt = fx.field("optimizer")?;
+    let lr = opt.get("lr").and_then(num).unwrap_or(1e-3);
+    let betas = opt.get("betas").and_then(Value::as_array);
+    let config = AdamWConfig {
+        beta1: betas.and_then(|b| b.first()).and_then(num).unwrap_or(0.9),
+        beta2: betas.and_then(|b| b.get(1)).and_then(num).unwrap_or(0.999),
+        epsilon: opt.get("eps").and_then(num).unwrap_or(1e-8),
+        weight_decay: opt.get("weight_decay").and_then(num).unwrap_or(0.05),
+    };
+    let stored = grads_from_keys(&model, &reference, &ctx, &plain);
+    let before = model.state_dict(&ctx);
+    let mut adamw = AdamW::new(config);
+    let stepped = adamw.step(lr, model, &stored, &ctx);
+    let after = stepped.state_dict(&ctx);
+    let mut ag = Group::new("after_step(stored grads)");
+    for (k, r) in fx.tensors.iter().filter_map(|(k, v)| k.strip_prefix("after_step.").map(|n| (n, v))) {
+        if zero.iter().any(|z| z == k) {
+            continue;
+        }
+        match after.get(k) {
+            Some(m) => ag.compare(k, m, r, Tolerance { rel: 0.0, abs: 1e-6 }),
+            None => ag.fail(format!("{k}: not in the model")),
+        }
+    }
+    for k in &without {
+        if let (Some(a), Some(b)) = (after.get(k), before.get(k)) {
+            ag.compare(&format!("{k} (unchanged)"), a, b, Tolerance::EXACT);
+        }
+    }
+    groups.push(ag);
+    Ok(groups)
+}

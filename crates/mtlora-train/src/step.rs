@@ -1,0 +1,50 @@
+//! Forward + multi-task loss + backward of one batch.
+
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+use mtlora::MultiTaskSwin;
+
+use crate::losses::{task_loss, TaskLossKind};
+
+/// Result of [`train_step`].
+pub struct StepOutput {
+    /// Per-task loss values (task order).
+    pub losses: Vec<f32>,
+    /// Weighted total.
+    pub total: f32,
+    /// Gradients of every parameter that received one.
+    pub grads: GradientsParams,
+    /// Train-mode head outputs before the final upsampling (task order).
+    pub heads: Vec<Tensor<4>>,
+}
+
+/// One forward/backward: `total = Σ_t w_t·L_t` in task order. The model must live on an
+/// autodiff device and be in training mode; no optimizer step is taken.
+///
+/// # Shapes
+/// - `input`: `[B, 3, H, W]`; `targets[t]`: `[B, 1|3, H, W]` per task in task order
+pub fn train_step(
+    model: &MultiTaskSwin,
+    input: Tensor<4>,
+    targets: &[Tensor<4>],
+    kinds: &[TaskLossKind],
+    weights: &[f64],
+) -> StepOutput {
+    assert_eq!(targets.len(), model.num_tasks(), "train_step: one target per task");
+    let out = model.forward(input);
+    let mut total: Option<Tensor<1>> = None;
+    let mut losses = Vec::with_capacity(targets.len());
+    for (t, pred) in out.outputs.into_iter().enumerate() {
+        let l = task_loss(kinds[t], pred, targets[t].clone());
+        losses.push(l.clone().into_scalar::<f32>());
+        let term = l.mul_scalar(weights[t]);
+        total = Some(match total {
+            Some(acc) => acc + term,
+            None => term,
+        });
+    }
+    let total = total.expect("at least one task");
+    let total_value: f32 = total.clone().into_scalar();
+    let grads = GradientsParams::from_grads(total.backward(), model);
+    StepOutput { losses, total: total_value, grads, heads: out.heads }
+}

@@ -1,0 +1,150 @@
+//! Backbone + per-task decoders (reference `models/swin_mtl.py:MultiTaskSwin`).
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use mtlora_decoders::{upsample_bilinear, Downsampler, DownsamplerConfig, HrnetHead, HrnetHeadConfig};
+use mtlora_swin::{StageOutput, SwinTransformer};
+
+use crate::config::ModelConfig;
+use crate::error::ModelError;
+
+/// The multi-task model.
+#[derive(Module, Debug)]
+pub struct MultiTaskSwin {
+    /// Swin backbone with TA/TS-LoRA.
+    pub backbone: SwinTransformer,
+    /// Per task (in task order) 1×1 downsamplers; empty when `decoder_downsampler = false`.
+    pub downsampler: Vec<Downsampler>,
+    /// Per task (in task order) HRNet heads.
+    pub decoders: Vec<HrnetHead>,
+    /// Whether decoders read task streams (MTLoRA) or the shared stream (plain Swin).
+    pub use_task_streams: bool,
+}
+
+/// Outputs of a forward pass, per task in task order.
+#[derive(Debug, Clone)]
+pub struct MultiTaskOutput {
+    /// Final predictions `[B, n_out, H, W]` at the input size.
+    pub outputs: Vec<Tensor<4>>,
+    /// Head outputs before the final upsampling `[B, n_out, H₀', W₀']`.
+    pub heads: Vec<Tensor<4>>,
+}
+
+/// Named intermediate tensors of a traced forward (parity checks).
+pub type Captures = Vec<(String, TensorData)>;
+
+impl ModelConfig {
+    /// Build the model with random (PyTorch-default-like) weights; LoRA B = 0.
+    pub fn init(&self, device: &Device) -> Result<MultiTaskSwin, ModelError> {
+        self.validate()?;
+        let backbone = self
+            .swin()
+            .init(device)
+            .map_err(|e| ModelError::Config(e.0))?;
+        let feats = self.feature_channels();
+        let head_in = if self.decoder_downsampler { self.decoder_channels.clone() } else { feats.clone() };
+        let downsampler = if self.decoder_downsampler {
+            self.tasks
+                .iter()
+                .map(|_| DownsamplerConfig::new(feats.clone(), self.decoder_channels.clone()).init(device))
+                .collect()
+        } else {
+            vec![]
+        };
+        let decoders = self
+            .tasks
+            .iter()
+            .map(|t| {
+                HrnetHeadConfig::new(head_in.clone(), t.num_output)
+                    .with_bn_eps(self.batch_norm_eps)
+                    .with_bn_momentum(self.batch_norm_momentum)
+                    .init(device)
+            })
+            .collect();
+        Ok(MultiTaskSwin { backbone, downsampler, decoders, use_task_streams: self.lora_enabled() })
+    }
+}
+
+fn tokens_to_nchw(x: Tensor<3>, res: [usize; 2]) -> Tensor<4> {
+    let [b, l, c] = x.dims();
+    assert_eq!(l, res[0] * res[1], "feature map: {l} tokens for grid {res:?}");
+    x.reshape([b, res[0], res[1], c]).permute([0, 3, 1, 2])
+}
+
+impl MultiTaskSwin {
+    /// Number of tasks.
+    pub fn num_tasks(&self) -> usize {
+        self.decoders.len()
+    }
+
+    /// # Shapes
+    /// - input `[B, in_chans, H, W]` → per task `[B, n_out, H, W]`
+    pub fn forward(&self, x: Tensor<4>) -> MultiTaskOutput {
+        self.forward_impl(x, None, &[])
+    }
+
+    /// Forward that also returns every capture of FORMAT.md §4 (`embed`, `block…`, `stage…`,
+    /// `down…`, `head…`, `out…`), with task names from `task_names`.
+    pub fn forward_traced(&self, x: Tensor<4>, task_names: &[String]) -> (MultiTaskOutput, Captures) {
+        let mut caps = Vec::new();
+        let out = self.forward_impl(x, Some(&mut caps), task_names);
+        (out, caps)
+    }
+
+    fn forward_impl(
+        &self,
+        x: Tensor<4>,
+        mut caps: Option<&mut Captures>,
+        names: &[String],
+    ) -> MultiTaskOutput {
+        let [_, _, h, w] = x.dims();
+        let tname = |t: usize| names.get(t).cloned().unwrap_or_else(|| t.to_string());
+        let mut trace = caps.is_some().then(Vec::new);
+        let stages: Vec<StageOutput> = self.backbone.forward_traced(x, trace.as_mut());
+        if let (Some(c), Some(tr)) = (caps.as_deref_mut(), trace) {
+            for (name, t) in tr {
+                // rename `.task.{index}` to `.task.{name}`
+                let name = match name.rsplit_once(".task.") {
+                    Some((head, idx)) => format!("{head}.task.{}", tname(idx.parse().unwrap_or(0))),
+                    None => name,
+                };
+                c.push((name, t.into_data()));
+            }
+        }
+        let info = self.backbone.feature_info().to_vec();
+        let mut outputs = Vec::with_capacity(self.num_tasks());
+        let mut heads = Vec::with_capacity(self.num_tasks());
+        for t in 0..self.num_tasks() {
+            let feats: Vec<Tensor<4>> = stages
+                .iter()
+                .zip(&info)
+                .map(|(s, fi)| {
+                    let tokens = if self.use_task_streams && !s.tasks.is_empty() {
+                        s.tasks[t].clone()
+                    } else {
+                        s.shared.clone()
+                    };
+                    tokens_to_nchw(tokens, fi.resolution)
+                })
+                .collect();
+            let feats = match self.downsampler.get(t) {
+                Some(d) => d.forward(&feats),
+                None => feats,
+            };
+            if let Some(c) = caps.as_deref_mut() {
+                for (k, f) in feats.iter().enumerate() {
+                    c.push((format!("down.{}.{k}", tname(t)), f.to_data()));
+                }
+            }
+            let head = self.decoders[t].forward(&feats);
+            let out = upsample_bilinear(head.clone(), [h, w]);
+            if let Some(c) = caps.as_deref_mut() {
+                c.push((format!("head.{}", tname(t)), head.to_data()));
+                c.push((format!("out.{}", tname(t)), out.to_data()));
+            }
+            heads.push(head);
+            outputs.push(out);
+        }
+        MultiTaskOutput { outputs, heads }
+    }
+}

@@ -1,0 +1,110 @@
+//! `cargo xtask <command>`: project commands.
+//!
+//! - `parity FIXTURE.json...` — rebuild each fixture from its sidecar, compare every captured
+//!   tensor with the reference (FORMAT.md §12); prints `parity: PASS` / `parity: FAIL (...)`,
+//!   exit code 0 only on PASS.
+//! - `params --config FILE` — total / trainable / breakdown parameter counts of a config.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+
+const USAGE: &str = "usage:
+  cargo xtask parity FIXTURE.json [FIXTURE.json ...]
+  cargo xtask params --config CONFIG.toml|json [--json]";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        println!("{USAGE}");
+        return Ok(ExitCode::from(2));
+    };
+    match cmd.as_str() {
+        "parity" => parity(&args[1..]),
+        "params" => params(&args[1..]),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => bail!("unknown command {other:?}\n{USAGE}"),
+    }
+}
+
+fn parity(files: &[String]) -> Result<ExitCode> {
+    if files.is_empty() {
+        bail!("parity needs at least one fixture sidecar (.json)\n{USAGE}");
+    }
+    let mut all_pass = true;
+    for f in files {
+        let path = PathBuf::from(f);
+        println!("== {}", path.display());
+        match mtlora_train::parity::run(&path) {
+            Ok(report) => {
+                print!("{}", report.render());
+                all_pass &= report.passed();
+            }
+            Err(e) => {
+                println!("error: {e}");
+                println!("parity: FAIL (could not run)");
+                all_pass = false;
+            }
+        }
+    }
+    Ok(if all_pass { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn params(args: &[String]) -> Result<ExitCode> {
+    let mut config = None;
+    let mut json = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--config" => config = it.next().cloned(),
+            "--json" => json = true,
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    let path = PathBuf::from(config.context("--config is required")?);
+    let cfg = mtlora::ModelConfig::from_path(&path)?;
+    let device = burn::tensor::Device::default();
+    let report = cfg.init(&device)?.param_report(&cfg);
+    if json {
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("trainable_names");
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("config     {}", path.display());
+    println!("total      {:>12}", report.total);
+    println!("trainable  {:>12}", report.trainable);
+    println!("frozen     {:>12}", report.frozen);
+    println!("trainable breakdown:");
+    for (k, v) in &report.breakdown_trainable {
+        println!("  {k:<30} {v:>12}");
+    }
+    println!("trainable by category:");
+    for (k, v) in &report.breakdown_trainable_fine {
+        println!("  {k:<30} {v:>12}");
+    }
+    println!("total by category:");
+    for (k, v) in &report.breakdown_total_fine {
+        println!("  {k:<30} {v:>12}");
+    }
+    let m = &report.main_py_printout;
+    println!("main.py printout: trainable {} | decoder {} | lora {} | extra {} | total {} | total without lora {}",
+        m.number_of_trainable_params, m.decoder_params, m.lora_params, m.extra_params, m.total_params, m.total_params_without_lora);
+    Ok(ExitCode::SUCCESS)
+}
