@@ -88,8 +88,8 @@ impl BatchNorm2d {
             (mean.reshape([c]), var.reshape([c]))
         } else {
             (
-                self.running_mean.value().to_device(&dev),
-                self.running_var.value().to_device(&dev),
+                self.running_mean.value_sync().to_device(&dev),
+                self.running_var.value_sync().to_device(&dev),
             )
         };
         let shape = |t: Tensor<1>| t.reshape([1, c, 1, 1]);

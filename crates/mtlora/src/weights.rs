@@ -244,7 +244,8 @@ pub fn geometry_buffers(model: &mtlora_swin::SwinTransformer, prefix: &str) -> S
 impl MultiTaskSwin {
     /// The full reference state dict (parameters, BN buffers, recomputed geometry buffers).
     pub fn state_dict(&self, ctx: &NameContext) -> StateDict {
-        let mut sd = export_tensors(self, ctx, "");
+        // `valid()` syncs the BatchNorm running stats updated by training forwards.
+        let mut sd = export_tensors(&self.valid(), ctx, "");
         sd.extend(geometry_buffers(&self.backbone, "backbone."));
         sd
     }
