@@ -61,7 +61,11 @@ fn parity(files: &[String]) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if all_pass { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if all_pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn params(args: &[String]) -> Result<ExitCode> {

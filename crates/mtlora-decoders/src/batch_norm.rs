@@ -80,7 +80,8 @@ impl BatchNorm2d {
             let rv = self.running_var.value_sync().to_device(&dev);
             let nb = self.num_batches_tracked.value_sync().to_device(&dev);
             self.running_mean.update(
-                (rm.mul_scalar(1.0 - m) + mean.clone().detach().reshape([c]).mul_scalar(m)).detach(),
+                (rm.mul_scalar(1.0 - m) + mean.clone().detach().reshape([c]).mul_scalar(m))
+                    .detach(),
             );
             self.running_var
                 .update((rv.mul_scalar(1.0 - m) + unbiased.reshape([c]).mul_scalar(m)).detach());

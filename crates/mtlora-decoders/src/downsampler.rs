@@ -24,13 +24,21 @@ pub struct Downsampler {
 impl DownsamplerConfig {
     /// Build the convs (PyTorch default conv init).
     pub fn init(&self, device: &Device) -> Downsampler {
-        assert_eq!(self.in_channels.len(), self.out_channels.len(), "Downsampler: channel lists differ in length");
+        assert_eq!(
+            self.in_channels.len(),
+            self.out_channels.len(),
+            "Downsampler: channel lists differ in length"
+        );
         Downsampler {
             downsample: self
                 .in_channels
                 .iter()
                 .zip(&self.out_channels)
-                .map(|(&i, &o)| Conv2dConfig::new([i, o], [1, 1]).with_bias(false).init(device))
+                .map(|(&i, &o)| {
+                    Conv2dConfig::new([i, o], [1, 1])
+                        .with_bias(false)
+                        .init(device)
+                })
                 .collect(),
         }
     }
@@ -40,7 +48,13 @@ impl Downsampler {
     /// # Shapes
     /// - `features[k]`: `[B, C_k, H_k, W_k]` → `[B, c_k, H_k, W_k]`
     pub fn forward(&self, features: &[Tensor<4>]) -> Vec<Tensor<4>> {
-        assert_eq!(features.len(), self.downsample.len(), "Downsampler: {} maps for {} convs", features.len(), self.downsample.len());
+        assert_eq!(
+            features.len(),
+            self.downsample.len(),
+            "Downsampler: {} maps for {} convs",
+            features.len(),
+            self.downsample.len()
+        );
         features
             .iter()
             .zip(&self.downsample)

@@ -61,6 +61,7 @@ impl HrnetHead {
             .map(|f| upsample_bilinear(f.clone(), [h, w]))
             .collect();
         let x = Tensor::cat(maps, 1);
-        self.conv3.forward(relu(self.bn1.forward(self.conv0.forward(x))))
+        self.conv3
+            .forward(relu(self.bn1.forward(self.conv0.forward(x))))
     }
 }

@@ -20,7 +20,10 @@ pub fn bilinear_matrix(input: usize, output: usize) -> Vec<f32> {
 }
 
 fn axis_matrix(input: usize, output: usize, device: &Device) -> Tensor<2> {
-    Tensor::from_data(TensorData::new(bilinear_matrix(input, output), [output, input]), device)
+    Tensor::from_data(
+        TensorData::new(bilinear_matrix(input, output), [output, input]),
+        device,
+    )
 }
 
 /// Bilinear resize (`align_corners = false`), separable, as two matmuls.
@@ -37,9 +40,14 @@ pub fn upsample_bilinear(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
     let mw = axis_matrix(w, wo, &dev); // [wo, w]
     let mh = axis_matrix(h, ho, &dev); // [ho, h]
     let y = x.reshape([b * c * h, w]).matmul(mw.transpose()); // [bch, wo]
-    let y = y.reshape([b * c, h, wo]).swap_dims(1, 2).reshape([b * c * wo, h]);
+    let y = y
+        .reshape([b * c, h, wo])
+        .swap_dims(1, 2)
+        .reshape([b * c * wo, h]);
     let y = y.matmul(mh.transpose()); // [bc·wo, ho]
-    y.reshape([b * c, wo, ho]).swap_dims(1, 2).reshape([b, c, ho, wo])
+    y.reshape([b * c, wo, ho])
+        .swap_dims(1, 2)
+        .reshape([b, c, ho, wo])
 }
 
 #[cfg(test)]
@@ -57,7 +65,10 @@ mod tests {
     fn constant_stays_constant() {
         let dev = Device::default();
         let x = Tensor::<4>::ones([1, 2, 3, 5], &dev);
-        let y: Vec<f32> = upsample_bilinear(x, [7, 11]).into_data().try_to_vec().unwrap();
+        let y: Vec<f32> = upsample_bilinear(x, [7, 11])
+            .into_data()
+            .try_to_vec()
+            .unwrap();
         assert!(y.iter().all(|v| (v - 1.0).abs() < 1e-6));
     }
 }

@@ -11,4 +11,6 @@ mod linear;
 mod mtlora_linear;
 
 pub use linear::{linear_forward, BaseLinear, BaseLinearConfig};
-pub use mtlora_linear::{MtLoraLinear, MtLoraLinearConfig, MtLoraOutput, SharedMode, TaskLoraConfig};
+pub use mtlora_linear::{
+    MtLoraLinear, MtLoraLinearConfig, MtLoraOutput, SharedMode, TaskLoraConfig,
+};

@@ -67,7 +67,11 @@ impl BaseLinear {
 ///
 /// # Shapes
 /// - `x`: `[..., in]`, `w`: `[out, in]`, `b`: `[out]` → `[..., out]`
-pub fn linear_forward<const D: usize>(x: Tensor<D>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<D> {
+pub fn linear_forward<const D: usize>(
+    x: Tensor<D>,
+    w: Tensor<2>,
+    b: Option<Tensor<1>>,
+) -> Tensor<D> {
     let dims = x.dims();
     let [d_out, d_in] = w.dims();
     assert_eq!(

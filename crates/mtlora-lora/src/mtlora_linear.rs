@@ -201,7 +201,8 @@ impl MtLoraLinear {
             );
         }
         let base = self.linear.forward(x.clone());
-        let needs_dropped = self.has_shared_branch() || (self.num_tasks > 0 && task_inputs.is_none());
+        let needs_dropped =
+            self.has_shared_branch() || (self.num_tasks > 0 && task_inputs.is_none());
         let dropped = needs_dropped.then(|| self.lora_dropout.forward(x));
         let shared_term = dropped.clone().and_then(|d| self.shared_term(d));
         let shared = match &shared_term {
@@ -258,7 +259,7 @@ impl MtLoraLinear {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Tolerance, TensorData};
+    use burn::tensor::{TensorData, Tolerance};
 
     fn device() -> Device {
         Device::default()
@@ -277,7 +278,13 @@ mod tests {
         layer.lora_tasks_B = layer
             .lora_tasks_B
             .into_iter()
-            .map(|b| Param::from_tensor(Tensor::random(b.shape(), Distribution::Normal(0.0, 0.1), &dev)))
+            .map(|b| {
+                Param::from_tensor(Tensor::random(
+                    b.shape(),
+                    Distribution::Normal(0.0, 0.1),
+                    &dev,
+                ))
+            })
             .collect();
         layer
     }
@@ -286,7 +293,10 @@ mod tests {
     fn zero_delta_at_init() {
         let dev = device();
         let layer = MtLoraLinearConfig::new(6, 5, 3)
-            .with_tasks(vec![TaskLoraConfig::new(2, 4.0), TaskLoraConfig::new(1, 2.0)])
+            .with_tasks(vec![
+                TaskLoraConfig::new(2, 4.0),
+                TaskLoraConfig::new(1, 2.0),
+            ])
             .init(&dev);
         let x = Tensor::<3>::random([2, 4, 6], Distribution::Normal(0.0, 1.0), &dev);
         let base = layer.linear.forward(x.clone()).into_data();
@@ -315,12 +325,20 @@ mod tests {
         // base = [1.5, 3.5]; shared: A·x = 3, 4·3·[1,-1] = [12,-12] → [13.5, -8.5]
         // task (same dropped input): A_t·x = 2, 0.5·2·[0,1] = [0,1] → [1.5, 4.5]
         let out = layer.forward(x.clone(), None);
-        out.shared.into_data().assert_eq(&TensorData::from([[13.5f32, -8.5]]), true);
-        out.tasks[0].clone().into_data().assert_eq(&TensorData::from([[1.5f32, 4.5]]), true);
+        out.shared
+            .into_data()
+            .assert_eq(&TensorData::from([[13.5f32, -8.5]]), true);
+        out.tasks[0]
+            .clone()
+            .into_data()
+            .assert_eq(&TensorData::from([[1.5f32, 4.5]]), true);
         // explicit task input u = [0, 3]: A_t·u = 0 → base only
         let u = Tensor::<2>::from_data(TensorData::from([[0.0f32, 3.0]]), &dev);
         let out = layer.forward(x, Some(vec![u]));
-        out.tasks[0].clone().into_data().assert_eq(&TensorData::from([[1.5f32, 3.5]]), true);
+        out.tasks[0]
+            .clone()
+            .into_data()
+            .assert_eq(&TensorData::from([[1.5f32, 3.5]]), true);
     }
 
     #[test]
@@ -348,8 +366,14 @@ mod tests {
         let x = Tensor::<2>::random([3, 4], Distribution::Normal(0.0, 1.0), &dev);
         let before = layer.forward(x.clone(), None);
         let after = layer.merge_shared().forward(x, None);
-        after.shared.into_data().assert_eq(&before.shared.into_data(), true);
-        after.tasks[0].clone().into_data().assert_eq(&before.tasks[0].clone().into_data(), true);
+        after
+            .shared
+            .into_data()
+            .assert_eq(&before.shared.into_data(), true);
+        after.tasks[0]
+            .clone()
+            .into_data()
+            .assert_eq(&before.tasks[0].clone().into_data(), true);
     }
 
     #[test]
@@ -370,12 +394,24 @@ mod tests {
             .with_tasks(vec![TaskLoraConfig::new(2, 4.0)])
             .init(&dev);
         assert_eq!(layer.linear.weight.shape().dims::<2>(), [18, 6]);
-        assert_eq!(layer.lora_shared_A.as_ref().unwrap().shape().dims::<2>(), [4, 6]);
-        assert_eq!(layer.lora_shared_B.as_ref().unwrap().shape().dims::<2>(), [18, 4]);
+        assert_eq!(
+            layer.lora_shared_A.as_ref().unwrap().shape().dims::<2>(),
+            [4, 6]
+        );
+        assert_eq!(
+            layer.lora_shared_B.as_ref().unwrap().shape().dims::<2>(),
+            [18, 4]
+        );
         assert_eq!(layer.lora_tasks_A[0].shape().dims::<2>(), [2, 6]);
         assert_eq!(layer.lora_tasks_B[0].shape().dims::<2>(), [18, 2]);
         // A is U(-1/√in, 1/√in)
-        let a: Vec<f32> = layer.lora_shared_A.unwrap().val().into_data().try_to_vec().unwrap();
+        let a: Vec<f32> = layer
+            .lora_shared_A
+            .unwrap()
+            .val()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
         let bound = 1.0 / 6f32.sqrt();
         assert!(a.iter().all(|v| v.abs() <= bound));
     }

@@ -64,7 +64,12 @@ impl SwinConfig {
             let dim = self.stage_dim(i);
             let res = self.stage_resolution(i);
             let (rank, scale, drop, mode) = match &self.lora {
-                Some(l) => (l.shared_rank[i], l.shared_scale[i], l.dropout[i], l.shared_mode),
+                Some(l) => (
+                    l.shared_rank[i],
+                    l.shared_scale[i],
+                    l.dropout[i],
+                    l.shared_mode,
+                ),
                 None => (0, 1.0, 0.0, Default::default()),
             };
             let flag = |f: fn(&crate::config::LoraSpec) -> bool| self.lora.as_ref().is_some_and(f);
@@ -74,12 +79,16 @@ impl SwinConfig {
                 let ts = j + 1 == self.depths[i] && self.stage_has_tasks(i);
                 let tasks: Vec<TaskLoraConfig> = if ts {
                     self.lora.as_ref().map_or(vec![], |l| {
-                        l.tasks.iter().map(|t| TaskLoraConfig::new(t.rank[i], t.scale[i])).collect()
+                        l.tasks
+                            .iter()
+                            .map(|t| TaskLoraConfig::new(t.rank[i], t.scale[i]))
+                            .collect()
                     })
                 } else {
                     vec![]
                 };
-                let with_tasks = |c: MtLoraLinearConfig| c.with_tasks(tasks.clone()).with_shared_mode(mode);
+                let with_tasks =
+                    |c: MtLoraLinearConfig| c.with_tasks(tasks.clone()).with_shared_mode(mode);
                 let cfg = SwinBlockConfig::new(
                     dim,
                     res,
@@ -101,18 +110,30 @@ impl SwinConfig {
             }
             let downsample = (i + 1 < n).then(|| {
                 PatchMergingConfig::new(dim, res)
-                    .with_lora_rank(if flag(|l| l.downsampler_enabled) { rank } else { 0 })
+                    .with_lora_rank(if flag(|l| l.downsampler_enabled) {
+                        rank
+                    } else {
+                        0
+                    })
                     .with_lora_scale(scale)
                     .with_lora_dropout(drop)
                     .with_eps(self.layer_norm_eps)
                     .init(device)
             });
             let (channels, resolution, stride) = if i + 1 < n {
-                (2 * dim, [res[0] / 2, res[1] / 2], self.patch_size << (i + 1))
+                (
+                    2 * dim,
+                    [res[0] / 2, res[1] / 2],
+                    self.patch_size << (i + 1),
+                )
             } else {
                 (dim, res, self.patch_size << i)
             };
-            feature_info.push(FeatureInfo { channels, stride, resolution });
+            feature_info.push(FeatureInfo {
+                channels,
+                stride,
+                resolution,
+            });
             layers.push(BasicLayer { blocks, downsample });
         }
         Ok(SwinTransformer {

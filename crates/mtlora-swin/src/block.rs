@@ -85,10 +85,16 @@ impl SwinBlockConfig {
     /// Build the block.
     pub fn init(&self, device: &Device) -> SwinBlock {
         let c = self.dim;
-        let attn = WindowAttentionConfig::new(c, self.window, self.num_heads, self.qkv.clone(), self.proj.clone())
-            .with_qkv_bias(self.qkv_bias)
-            .with_qk_scale(self.qk_scale)
-            .init(device);
+        let attn = WindowAttentionConfig::new(
+            c,
+            self.window,
+            self.num_heads,
+            self.qkv.clone(),
+            self.proj.clone(),
+        )
+        .with_qkv_bias(self.qkv_bias)
+        .with_qk_scale(self.qk_scale)
+        .init(device);
         let mlp = Mlp {
             fc1: self.fc1.clone().with_dims(c, self.mlp_hidden).init(device),
             fc2: self.fc2.clone().with_dims(self.mlp_hidden, c).init(device),
@@ -136,7 +142,8 @@ impl SwinBlock {
         let u = cyclic_shift(self.norm1.forward(x.clone()).reshape([b, h, w, c]), -s);
         let windows = window_partition(u, win);
         let p = self.attn.forward(windows, self.mask_tensor(&x.device()));
-        let unwindow = |t: Tensor<3>| cyclic_shift(window_reverse(t, win, h, w), s).reshape([b, l, c]);
+        let unwindow =
+            |t: Tensor<3>| cyclic_shift(window_reverse(t, win, h, w), s).reshape([b, l, c]);
 
         let y_sh = x.clone() + self.drop_path.forward(unwindow(p.shared));
         let y_t: Vec<Tensor<3>> = p
@@ -145,8 +152,8 @@ impl SwinBlock {
             .map(|pt| x.clone() + self.drop_path.forward(unwindow(pt)))
             .collect();
 
-        let task_in = (!y_t.is_empty())
-            .then(|| y_t.iter().map(|y| self.norm2.forward(y.clone())).collect());
+        let task_in =
+            (!y_t.is_empty()).then(|| y_t.iter().map(|y| self.norm2.forward(y.clone())).collect());
         let (m_sh, m_t) = self.mlp.forward(self.norm2.forward(y_sh.clone()), task_in);
         let shared = y_sh + self.drop_path.forward(m_sh);
         let tasks = y_t

@@ -96,8 +96,8 @@ impl SwinConfig {
     /// Token grid of stage `i` (before its patch merging).
     pub fn stage_resolution(&self, i: usize) -> [usize; 2] {
         [
-            self.img_size[0] / self.patch_size >> i,
-            self.img_size[1] / self.patch_size >> i,
+            (self.img_size[0] / self.patch_size) >> i,
+            (self.img_size[1] / self.patch_size) >> i,
         ]
     }
 
@@ -131,12 +131,17 @@ impl SwinConfig {
             return err("depths is empty".into());
         }
         if self.num_heads.len() != n {
-            return err(format!("num_heads has {} entries for {n} stages", self.num_heads.len()));
+            return err(format!(
+                "num_heads has {} entries for {n} stages",
+                self.num_heads.len()
+            ));
         }
         if self.patch_size == 0 || self.window_size == 0 {
             return err("patch_size and window_size must be positive".into());
         }
-        if self.img_size[0] % self.patch_size != 0 || self.img_size[1] % self.patch_size != 0 {
+        if !self.img_size[0].is_multiple_of(self.patch_size)
+            || !self.img_size[1].is_multiple_of(self.patch_size)
+        {
             return err(format!(
                 "img_size {:?} is not divisible by patch_size {}",
                 self.img_size, self.patch_size
@@ -145,20 +150,26 @@ impl SwinConfig {
         for i in 0..n {
             let c = self.stage_dim(i);
             let h = self.num_heads[i];
-            if h == 0 || c % h != 0 {
-                return err(format!("stage {i}: {c} channels not divisible by {h} heads"));
+            if h == 0 || !c.is_multiple_of(h) {
+                return err(format!(
+                    "stage {i}: {c} channels not divisible by {h} heads"
+                ));
             }
             let res = self.stage_resolution(i);
             if res[0] == 0 || res[1] == 0 {
                 return err(format!("stage {i}: resolution {res:?} is empty"));
             }
-            if i + 1 < n && (res[0] % 2 != 0 || res[1] % 2 != 0) {
-                return err(format!("stage {i}: resolution {res:?} must be even for patch merging"));
+            if i + 1 < n && (!res[0].is_multiple_of(2) || !res[1].is_multiple_of(2)) {
+                return err(format!(
+                    "stage {i}: resolution {res:?} must be even for patch merging"
+                ));
             }
             for j in 0..self.depths[i] {
                 let (w, _) = crate::window::effective_window(res, self.window_size, j);
-                if res[0] % w != 0 || res[1] % w != 0 {
-                    return err(format!("stage {i}: resolution {res:?} not divisible by window {w}"));
+                if !res[0].is_multiple_of(w) || !res[1].is_multiple_of(w) {
+                    return err(format!(
+                        "stage {i}: resolution {res:?} not divisible by window {w}"
+                    ));
                 }
             }
         }
@@ -180,7 +191,8 @@ impl SwinConfig {
             if let Some(p) = l.dropout.iter().find(|p| !(0.0..1.0).contains(*p)) {
                 return err(format!("LoRA dropout {p} outside [0, 1)"));
             }
-            if !l.tasks.is_empty() && !(l.proj_enabled && l.fc1_enabled && l.fc2_enabled) {
+            let all_enabled = l.proj_enabled && l.fc1_enabled && l.fc2_enabled;
+            if !l.tasks.is_empty() && !all_enabled {
                 return err(
                     "task-specific LoRA needs proj, fc1 and fc2 enabled (the reference drops the \
                      attention residual otherwise, quirk Q13)"
@@ -189,7 +201,10 @@ impl SwinConfig {
             }
         }
         if !(0.0..1.0).contains(&self.drop_path_rate) {
-            return err(format!("drop_path_rate {} outside [0, 1)", self.drop_path_rate));
+            return err(format!(
+                "drop_path_rate {} outside [0, 1)",
+                self.drop_path_rate
+            ));
         }
         Ok(())
     }

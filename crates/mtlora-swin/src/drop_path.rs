@@ -1,6 +1,6 @@
 //! Stochastic depth (DropPath), per sample.
 
-use burn::module::{Module, Param, Flag};
+use burn::module::{Flag, Module, Param};
 use burn::tensor::{Distribution, Tensor};
 
 /// Per-sample DropPath: `x·mask/(1 − p)` with a Bernoulli(1 − p) mask per sample, only in
@@ -16,8 +16,14 @@ pub struct DropPath {
 impl DropPath {
     /// New DropPath with probability `prob` in `[0, 1)`.
     pub fn new(prob: f64) -> Self {
-        assert!((0.0..1.0).contains(&prob), "DropPath probability must be in [0, 1), got {prob}");
-        Self { prob, training: Param::from_bool(true) }
+        assert!(
+            (0.0..1.0).contains(&prob),
+            "DropPath probability must be in [0, 1), got {prob}"
+        );
+        Self {
+            prob,
+            training: Param::from_bool(true),
+        }
     }
 
     /// # Shapes

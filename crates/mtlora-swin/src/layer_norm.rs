@@ -41,7 +41,12 @@ impl LayerNorm {
     /// - input `[..., d_model]` → output of the same shape
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let [d] = self.weight.shape().dims();
-        assert_eq!(x.dims()[D - 1], d, "LayerNorm: expected {d} features, got {:?}", x.dims());
+        assert_eq!(
+            x.dims()[D - 1],
+            d,
+            "LayerNorm: expected {d} features, got {:?}",
+            x.dims()
+        );
         let mean = x.clone().mean_dim(D - 1);
         let centered = x - mean;
         let var = centered.clone().square().mean_dim(D - 1);

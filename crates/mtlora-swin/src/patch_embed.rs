@@ -41,9 +41,11 @@ impl PatchEmbedConfig {
             proj: Conv2dConfig::new([self.in_chans, self.embed_dim], [p, p])
                 .with_stride([p, p])
                 .init(device),
-            norm: self
-                .patch_norm
-                .then(|| LayerNormConfig::new(self.embed_dim).with_epsilon(self.eps).init(device)),
+            norm: self.patch_norm.then(|| {
+                LayerNormConfig::new(self.embed_dim)
+                    .with_epsilon(self.eps)
+                    .init(device)
+            }),
         }
     }
 }

@@ -7,7 +7,11 @@ use burn::tensor::Tensor;
 /// Configured window `w`, shift `w/2` in odd blocks; if `min(res) ≤ w` the window is clamped to
 /// `min(res)` and the shift becomes 0.
 pub fn effective_window(res: [usize; 2], window: usize, block_index: usize) -> (usize, usize) {
-    let shift = if block_index % 2 == 0 { 0 } else { window / 2 };
+    let shift = if block_index.is_multiple_of(2) {
+        0
+    } else {
+        window / 2
+    };
     let m = res[0].min(res[1]);
     if m <= window {
         (m, 0)
@@ -23,7 +27,10 @@ pub fn effective_window(res: [usize; 2], window: usize, block_index: usize) -> (
 /// - `x`: `[B, H, W, C]` with `H % w == 0`, `W % w == 0` → `[B·(H/w)·(W/w), w·w, C]`
 pub fn window_partition(x: Tensor<4>, w: usize) -> Tensor<3> {
     let [b, h, wd, c] = x.dims();
-    assert!(h % w == 0 && wd % w == 0, "window_partition: {h}x{wd} not divisible by {w}");
+    assert!(
+        h % w == 0 && wd % w == 0,
+        "window_partition: {h}x{wd} not divisible by {w}"
+    );
     x.reshape([b, h / w, w, wd / w, w, c])
         .permute([0, 1, 3, 2, 4, 5])
         .reshape([b * (h / w) * (wd / w), w * w, c])
@@ -35,9 +42,18 @@ pub fn window_partition(x: Tensor<4>, w: usize) -> Tensor<3> {
 /// - `windows`: `[B·nW, w·w, C]` → `[B, H, W, C]`
 pub fn window_reverse(windows: Tensor<3>, w: usize, h: usize, wd: usize) -> Tensor<4> {
     let [bn, n, c] = windows.dims();
-    assert_eq!(n, w * w, "window_reverse: {n} tokens per window, expected {}", w * w);
+    assert_eq!(
+        n,
+        w * w,
+        "window_reverse: {n} tokens per window, expected {}",
+        w * w
+    );
     let nw = (h / w) * (wd / w);
-    assert_eq!(bn % nw, 0, "window_reverse: {bn} windows is not a multiple of {nw}");
+    assert_eq!(
+        bn % nw,
+        0,
+        "window_reverse: {bn} windows is not a multiple of {nw}"
+    );
     let b = bn / nw;
     windows
         .reshape([b, h / w, wd / w, w, w, c])
@@ -114,7 +130,9 @@ mod tests {
         let x = Tensor::<4>::random([2, 8, 12, 3], Distribution::Normal(0.0, 1.0), &dev);
         let w = window_partition(x.clone(), 4);
         assert_eq!(w.dims(), [2 * 2 * 3, 16, 3]);
-        window_reverse(w, 4, 8, 12).into_data().assert_eq(&x.into_data(), true);
+        window_reverse(w, 4, 8, 12)
+            .into_data()
+            .assert_eq(&x.into_data(), true);
     }
 
     #[test]
@@ -136,9 +154,14 @@ mod tests {
         let data: Vec<f32> = (0..9).map(|v| v as f32).collect();
         let x = Tensor::<4>::from_data(TensorData::new(data, [1, 3, 3, 1]), &dev);
         // roll by -1: out[y][x] = in[(y+1)%3][(x+1)%3]
-        let r: Vec<f32> = cyclic_shift(x.clone(), -1).into_data().try_to_vec().unwrap();
+        let r: Vec<f32> = cyclic_shift(x.clone(), -1)
+            .into_data()
+            .try_to_vec()
+            .unwrap();
         assert_eq!(r, vec![4., 5., 3., 7., 8., 6., 1., 2., 0.]);
-        cyclic_shift(cyclic_shift(x.clone(), -1), 1).into_data().assert_eq(&x.into_data(), true);
+        cyclic_shift(cyclic_shift(x.clone(), -1), 1)
+            .into_data()
+            .assert_eq(&x.into_data(), true);
     }
 
     #[test]

@@ -98,7 +98,12 @@ impl WindowAttention {
     /// - output: proj output streams `[B·nW, N, C]` (shared + one per task branch of proj)
     pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<3>>) -> MtLoraOutput<3> {
         let [bw, n, c] = x.dims();
-        assert_eq!(n, self.window * self.window, "WindowAttention: {n} tokens, window {}", self.window);
+        assert_eq!(
+            n,
+            self.window * self.window,
+            "WindowAttention: {n} tokens, window {}",
+            self.window
+        );
         let nh = self.num_heads;
         let d = c / nh;
         let qkv = self.qkv.forward(x, None).shared.reshape([bw, n, 3, nh, d]);

@@ -23,14 +23,24 @@ impl ModuleVisitor for Collect<'_> {
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            self.out.insert(self.ctx.torch_key(&self.path), g.into_data());
+            self.out
+                .insert(self.ctx.torch_key(&self.path), g.into_data());
         }
     }
 }
 
 /// Every gradient present in `grads`, keyed by reference name.
-pub fn grads_by_key<M: Module>(module: &M, grads: &GradientsParams, ctx: &NameContext) -> BTreeMap<String, TensorData> {
-    let mut c = Collect { grads, ctx, path: vec![], out: BTreeMap::new() };
+pub fn grads_by_key<M: Module>(
+    module: &M,
+    grads: &GradientsParams,
+    ctx: &NameContext,
+) -> BTreeMap<String, TensorData> {
+    let mut c = Collect {
+        grads,
+        ctx,
+        path: vec![],
+        out: BTreeMap::new(),
+    };
     module.visit(&mut c);
     c.out
 }
@@ -52,7 +62,8 @@ impl ModuleVisitor for Build<'_> {
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(d) = self.data.get(&self.ctx.torch_key(&self.path)) {
-            self.out.register(param.id, Tensor::<D>::from_data(d.clone(), self.device));
+            self.out
+                .register(param.id, Tensor::<D>::from_data(d.clone(), self.device));
         }
     }
 }
@@ -65,7 +76,13 @@ pub fn grads_from_keys<M: Module>(
     ctx: &NameContext,
     device: &Device,
 ) -> GradientsParams {
-    let mut b = Build { data, ctx, device, path: vec![], out: GradientsParams::new() };
+    let mut b = Build {
+        data,
+        ctx,
+        device,
+        path: vec![],
+        out: GradientsParams::new(),
+    };
     module.visit(&mut b);
     b.out
 }

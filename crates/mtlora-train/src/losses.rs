@@ -45,7 +45,13 @@ pub fn task_loss(kind: TaskLossKind, logits: Tensor<4>, label: Tensor<4>) -> Ten
 /// - `logits`: `[B, K, H, W]`, `label`: `[B, 1, H, W]` (class ids as floats, 255 = ignore) → `[1]`
 pub fn masked_cross_entropy(logits: Tensor<4>, label: Tensor<4>) -> Tensor<1> {
     let [b, _, h, w] = logits.dims();
-    assert_eq!(label.dims(), [b, 1, h, w], "cross-entropy: label {:?} for logits {:?}", label.dims(), logits.dims());
+    assert_eq!(
+        label.dims(),
+        [b, 1, h, w],
+        "cross-entropy: label {:?} for logits {:?}",
+        label.dims(),
+        logits.dims()
+    );
     let ignored = label.clone().equal_elem(IGNORE);
     let valid = ignored.clone().bool_not().float();
     let index = label.mask_fill(ignored, 0.0).int();
@@ -67,7 +73,10 @@ pub fn balanced_bce(logits: Tensor<4>, label: Tensor<4>) -> Tensor<1> {
     let w = n_pos.clone().neg().add_scalar(numel).div_scalar(numel); // N_neg / N_total
     let ge = logits.clone().greater_equal_elem(0.0).float();
     let term = logits.clone() * (y.clone() - ge.clone());
-    let lse = (logits.clone() - logits * ge.mul_scalar(2.0)).exp().add_scalar(1.0).log();
+    let lse = (logits.clone() - logits * ge.mul_scalar(2.0))
+        .exp()
+        .add_scalar(1.0)
+        .log();
     let l = term - lse;
     let l_pos = (y.clone() * l.clone()).sum().neg();
     let l_neg = (y.neg().add_scalar(1.0) * l).sum().neg();
@@ -122,23 +131,38 @@ mod tests {
     #[test]
     fn balanced_bce_uniform_labels_are_zero() {
         let logits = t4(vec![0.3, -2.0, 1.0, 4.0], [1, 1, 2, 2]);
-        assert_eq!(scalar(balanced_bce(logits.clone(), t4(vec![1.0; 4], [1, 1, 2, 2]))), 0.0);
-        assert_eq!(scalar(balanced_bce(logits, t4(vec![0.0; 4], [1, 1, 2, 2]))), 0.0);
+        assert_eq!(
+            scalar(balanced_bce(logits.clone(), t4(vec![1.0; 4], [1, 1, 2, 2]))),
+            0.0
+        );
+        assert_eq!(
+            scalar(balanced_bce(logits, t4(vec![0.0; 4], [1, 1, 2, 2]))),
+            0.0
+        );
     }
 
     #[test]
     fn balanced_bce_hand_value() {
         // logits 0 everywhere: every ℓ = −ln 2; 1 pos, 1 neg → w = 0.5; L = (0.5 ln2 + 0.5 ln2)/2
-        let l = scalar(balanced_bce(t4(vec![0.0, 0.0], [1, 1, 1, 2]), t4(vec![1.0, 0.0], [1, 1, 1, 2])));
+        let l = scalar(balanced_bce(
+            t4(vec![0.0, 0.0], [1, 1, 1, 2]),
+            t4(vec![1.0, 0.0], [1, 1, 1, 2]),
+        ));
         assert!((l - 0.5 * 2f32.ln()).abs() < 1e-6, "{l}");
     }
 
     #[test]
     fn normals_hand_value() {
         // pred (3,0,0) → (1,0,0); label (0,1,0): |1|+|−1|+0 over 3 elements
-        let l = scalar(normals_l1(t4(vec![3.0, 0.0, 0.0], [1, 3, 1, 1]), t4(vec![0.0, 1.0, 0.0], [1, 3, 1, 1])));
+        let l = scalar(normals_l1(
+            t4(vec![3.0, 0.0, 0.0], [1, 3, 1, 1]),
+            t4(vec![0.0, 1.0, 0.0], [1, 3, 1, 1]),
+        ));
         assert!((l - 2.0 / 3.0).abs() < 1e-6, "{l}");
-        let all = scalar(normals_l1(t4(vec![3.0, 0.0, 0.0], [1, 3, 1, 1]), t4(vec![255.0; 3], [1, 3, 1, 1])));
+        let all = scalar(normals_l1(
+            t4(vec![3.0, 0.0, 0.0], [1, 3, 1, 1]),
+            t4(vec![255.0; 3], [1, 3, 1, 1]),
+        ));
         assert_eq!(all, 0.0);
     }
 }

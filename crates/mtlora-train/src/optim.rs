@@ -24,7 +24,12 @@ pub struct AdamWConfig {
 
 impl Default for AdamWConfig {
     fn default() -> Self {
-        Self { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weight_decay: 0.05 }
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.05,
+        }
     }
 }
 
@@ -70,7 +75,11 @@ impl ModuleMapper for StepMapper<'_> {
         };
         let key = self.ctx.torch_key(&self.path);
         let c = self.opt.config;
-        let wd = if is_no_decay(&key, D) { 0.0 } else { c.weight_decay };
+        let wd = if is_no_decay(&key, D) {
+            0.0
+        } else {
+            c.weight_decay
+        };
         let lr = self.lr;
         let id = param.id;
         let state = self.opt.state.remove(&id);
@@ -93,7 +102,11 @@ impl ModuleMapper for StepMapper<'_> {
             let bc1 = 1.0 - c.beta1.powi(step);
             let bc2 = 1.0 - c.beta2.powi(step);
             let decayed = flat.mul_scalar(1.0 - lr * wd);
-            let denom = v.clone().sqrt().div_scalar(bc2.sqrt()).add_scalar(c.epsilon);
+            let denom = v
+                .clone()
+                .sqrt()
+                .div_scalar(bc2.sqrt())
+                .add_scalar(c.epsilon);
             let updated = decayed - m.clone().div(denom).mul_scalar(lr / bc1);
             new_state = Some(Moments { m, v, step });
             let out = updated.reshape(shape);
@@ -113,13 +126,28 @@ impl ModuleMapper for StepMapper<'_> {
 impl AdamW {
     /// New optimizer.
     pub fn new(config: AdamWConfig) -> Self {
-        Self { config, state: HashMap::new() }
+        Self {
+            config,
+            state: HashMap::new(),
+        }
     }
 
     /// One step with learning rate `lr`; parameters are grouped by their reference key
     /// (`ctx` maps module paths to keys).
-    pub fn step<M: Module>(&mut self, lr: f64, module: M, grads: &GradientsParams, ctx: &NameContext) -> M {
-        let mut mapper = StepMapper { opt: self, grads, lr, ctx, path: vec![] };
+    pub fn step<M: Module>(
+        &mut self,
+        lr: f64,
+        module: M,
+        grads: &GradientsParams,
+        ctx: &NameContext,
+    ) -> M {
+        let mut mapper = StepMapper {
+            opt: self,
+            grads,
+            lr,
+            ctx,
+            path: vec![],
+        };
         module.map(&mut mapper)
     }
 
@@ -150,7 +178,11 @@ pub fn global_grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
 }
 
 /// Multiply every gradient by `min(1, max_norm/(norm + 1e-6))`; returns `(norm, coef)`.
-pub fn clip_grad_norm<M: Module>(module: &M, grads: GradientsParams, max_norm: f64) -> (GradientsParams, f64, f64) {
+pub fn clip_grad_norm<M: Module>(
+    module: &M,
+    grads: GradientsParams,
+    max_norm: f64,
+) -> (GradientsParams, f64, f64) {
     let norm = global_grad_norm(module, &grads);
     let coef = (max_norm / (norm + 1e-6)).min(1.0);
     if coef >= 1.0 {
@@ -168,7 +200,10 @@ pub fn clip_grad_norm<M: Module>(module: &M, grads: GradientsParams, max_norm: f
         }
     }
     let mut grads = grads;
-    let mut v = M2 { grads: &mut grads, coef };
+    let mut v = M2 {
+        grads: &mut grads,
+        coef,
+    };
     module.visit(&mut v);
     (grads, norm, coef)
 }
@@ -181,8 +216,14 @@ mod tests {
     fn grouping_rule() {
         assert!(is_no_decay("backbone.layers.0.blocks.0.norm1.weight", 1));
         assert!(is_no_decay("decoders.decoders.sal.last_layer.0.bias", 1));
-        assert!(!is_no_decay("backbone.layers.0.blocks.0.attn.qkv.lora_shared_A", 2));
-        assert!(!is_no_decay("backbone.layers.0.blocks.0.attn.relative_position_bias_table", 2));
+        assert!(!is_no_decay(
+            "backbone.layers.0.blocks.0.attn.qkv.lora_shared_A",
+            2
+        ));
+        assert!(!is_no_decay(
+            "backbone.layers.0.blocks.0.attn.relative_position_bias_table",
+            2
+        ));
         assert!(!is_no_decay("downsampler.sal.downsample_0.weight", 4));
     }
 }

@@ -30,7 +30,11 @@ pub fn train_step(
     kinds: &[TaskLossKind],
     weights: &[f64],
 ) -> StepOutput {
-    assert_eq!(targets.len(), model.num_tasks(), "train_step: one target per task");
+    assert_eq!(
+        targets.len(),
+        model.num_tasks(),
+        "train_step: one target per task"
+    );
     let out = model.forward(input);
     let mut total: Option<Tensor<1>> = None;
     let mut losses = Vec::with_capacity(targets.len());
@@ -46,5 +50,10 @@ pub fn train_step(
     let total = total.expect("at least one task");
     let total_value: f32 = total.clone().into_scalar();
     let grads = GradientsParams::from_grads(total.backward(), model);
-    StepOutput { losses, total: total_value, grads, heads: out.heads }
+    StepOutput {
+        losses,
+        total: total_value,
+        grads,
+        heads: out.heads,
+    }
 }

@@ -219,9 +219,12 @@ impl ModelConfig {
 
     /// Parse TOML text (a bare model table or a `[model]` table).
     pub fn from_toml_str(text: &str) -> Result<Self, ModelError> {
-        let v: toml::Value = toml::from_str(text).map_err(|e| ModelError::Config(format!("TOML: {e}")))?;
+        let v: toml::Value =
+            toml::from_str(text).map_err(|e| ModelError::Config(format!("TOML: {e}")))?;
         let v = v.get("model").cloned().unwrap_or(v);
-        let cfg: Self = v.try_into().map_err(|e: toml::de::Error| ModelError::Config(e.to_string()))?;
+        let cfg: Self = v
+            .try_into()
+            .map_err(|e: toml::de::Error| ModelError::Config(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -256,14 +259,23 @@ impl ModelConfig {
     /// Whether the patch-merging reduction weight is frozen (flag or MTLoRA+).
     pub fn reduction_frozen(&self) -> bool {
         self.freeze.downsample_reduction
-            || self.mtlora.as_ref().is_some_and(|m| m.enabled && m.downsampler_enabled)
+            || self
+                .mtlora
+                .as_ref()
+                .is_some_and(|m| m.enabled && m.downsampler_enabled)
     }
 
     /// Stage channels of the decoder inputs (after merging).
     pub fn feature_channels(&self) -> Vec<usize> {
         let n = self.depths.len();
         (0..n)
-            .map(|i| if i + 1 < n { self.embed_dim << (i + 1) } else { self.embed_dim << i })
+            .map(|i| {
+                if i + 1 < n {
+                    self.embed_dim << (i + 1)
+                } else {
+                    self.embed_dim << i
+                }
+            })
             .collect()
     }
 
@@ -275,15 +287,27 @@ impl ModelConfig {
                 .tasks
                 .iter()
                 .map(|t| TaskLoraSpec {
-                    rank: m.task_rank.get(&t.name).cloned().unwrap_or_else(|| m.shared_rank.clone()),
+                    rank: m
+                        .task_rank
+                        .get(&t.name)
+                        .cloned()
+                        .unwrap_or_else(|| m.shared_rank.clone()),
                     // quirk Q3: per-task scales default to the shared scale
-                    scale: m.task_scale.get(&t.name).cloned().unwrap_or_else(|| m.shared_scale.clone()),
+                    scale: m
+                        .task_scale
+                        .get(&t.name)
+                        .cloned()
+                        .unwrap_or_else(|| m.shared_scale.clone()),
                 })
                 .collect();
             LoraSpec {
                 shared_rank: m.shared_rank.clone(),
                 shared_scale: m.shared_scale.clone(),
-                dropout: if m.dropout.is_empty() { vec![0.0; n] } else { m.dropout.clone() },
+                dropout: if m.dropout.is_empty() {
+                    vec![0.0; n]
+                } else {
+                    m.dropout.clone()
+                },
                 tasks,
                 qkv_enabled: m.qkv_enabled,
                 proj_enabled: m.proj_enabled,
@@ -315,7 +339,10 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: String| Err(ModelError::Config(m));
         if self.img_size[0] != self.img_size[1] {
-            return bad(format!("img_size {:?}: only square inputs are supported", self.img_size));
+            return bad(format!(
+                "img_size {:?}: only square inputs are supported",
+                self.img_size
+            ));
         }
         if self.ape {
             return bad("ape = true (absolute position embedding) is not supported".into());
@@ -324,7 +351,10 @@ impl ModelConfig {
             return bad("final_norm = true is not supported (the MTLoRA backbone has none)".into());
         }
         if self.activation != "gelu_erf" && self.activation != "gelu" {
-            return bad(format!("activation {:?} is not supported (gelu_erf only)", self.activation));
+            return bad(format!(
+                "activation {:?} is not supported (gelu_erf only)",
+                self.activation
+            ));
         }
         if self.drop_rate != 0.0 || self.attn_drop_rate != 0.0 {
             return bad("drop_rate and attn_drop_rate must be 0".into());
@@ -337,11 +367,16 @@ impl ModelConfig {
         }
         let n = self.depths.len();
         if self.decoder_channels.len() != n {
-            return bad(format!("decoder_channels has {} entries for {n} stages", self.decoder_channels.len()));
+            return bad(format!(
+                "decoder_channels has {} entries for {n} stages",
+                self.decoder_channels.len()
+            ));
         }
         for (t, h) in &self.decoder_head {
             if h != "hrnet" {
-                return bad(format!("task {t}: decoder head {h:?} is not supported (hrnet only)"));
+                return bad(format!(
+                    "task {t}: decoder head {h:?} is not supported (hrnet only)"
+                ));
             }
         }
         let mut seen = std::collections::HashSet::new();

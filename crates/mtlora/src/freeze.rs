@@ -21,7 +21,11 @@ pub fn is_trainable(key: &str, cfg: &ModelConfig) -> bool {
     if !key.starts_with("backbone.") {
         return true;
     }
-    let Some(m) = cfg.mtlora.as_ref().filter(|m| m.enabled && m.freeze_pretrained) else {
+    let Some(m) = cfg
+        .mtlora
+        .as_ref()
+        .filter(|m| m.enabled && m.freeze_pretrained)
+    else {
         return true;
     };
     if key.contains("lora_") || (m.bias == "all" && key.contains("bias")) {
@@ -63,7 +67,11 @@ impl ModuleMapper for Freezer<'_> {
 impl MultiTaskSwin {
     /// Apply the freezing policy of `cfg` (call after loading weights).
     pub fn apply_freezing(self, cfg: &ModelConfig) -> Self {
-        let mut f = Freezer { cfg, ctx: NameContext::new(cfg), path: vec![] };
+        let mut f = Freezer {
+            cfg,
+            ctx: NameContext::new(cfg),
+            path: vec![],
+        };
         self.map(&mut f)
     }
 }

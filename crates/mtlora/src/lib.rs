@@ -19,4 +19,4 @@ pub mod freeze;
 pub mod params;
 
 pub use freeze::is_trainable;
-pub use params::{ParamReport, MainPyPrintout};
+pub use params::{MainPyPrintout, ParamReport};

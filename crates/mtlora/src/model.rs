@@ -2,7 +2,9 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
-use mtlora_decoders::{upsample_bilinear, Downsampler, DownsamplerConfig, HrnetHead, HrnetHeadConfig};
+use mtlora_decoders::{
+    upsample_bilinear, Downsampler, DownsamplerConfig, HrnetHead, HrnetHeadConfig,
+};
 use mtlora_swin::{StageOutput, SwinTransformer};
 
 use crate::config::ModelConfig;
@@ -42,11 +44,18 @@ impl ModelConfig {
             .init(device)
             .map_err(|e| ModelError::Config(e.0))?;
         let feats = self.feature_channels();
-        let head_in = if self.decoder_downsampler { self.decoder_channels.clone() } else { feats.clone() };
+        let head_in = if self.decoder_downsampler {
+            self.decoder_channels.clone()
+        } else {
+            feats.clone()
+        };
         let downsampler = if self.decoder_downsampler {
             self.tasks
                 .iter()
-                .map(|_| DownsamplerConfig::new(feats.clone(), self.decoder_channels.clone()).init(device))
+                .map(|_| {
+                    DownsamplerConfig::new(feats.clone(), self.decoder_channels.clone())
+                        .init(device)
+                })
                 .collect()
         } else {
             vec![]
@@ -61,13 +70,22 @@ impl ModelConfig {
                     .init(device)
             })
             .collect();
-        Ok(MultiTaskSwin { backbone, downsampler, decoders, use_task_streams: self.lora_enabled() })
+        Ok(MultiTaskSwin {
+            backbone,
+            downsampler,
+            decoders,
+            use_task_streams: self.lora_enabled(),
+        })
     }
 }
 
 fn tokens_to_nchw(x: Tensor<3>, res: [usize; 2]) -> Tensor<4> {
     let [b, l, c] = x.dims();
-    assert_eq!(l, res[0] * res[1], "feature map: {l} tokens for grid {res:?}");
+    assert_eq!(
+        l,
+        res[0] * res[1],
+        "feature map: {l} tokens for grid {res:?}"
+    );
     x.reshape([b, res[0], res[1], c]).permute([0, 3, 1, 2])
 }
 
@@ -85,7 +103,11 @@ impl MultiTaskSwin {
 
     /// Forward that also returns every capture of FORMAT.md §4 (`embed`, `block…`, `stage…`,
     /// `down…`, `head…`, `out…`), with task names from `task_names`.
-    pub fn forward_traced(&self, x: Tensor<4>, task_names: &[String]) -> (MultiTaskOutput, Captures) {
+    pub fn forward_traced(
+        &self,
+        x: Tensor<4>,
+        task_names: &[String],
+    ) -> (MultiTaskOutput, Captures) {
         let mut caps = Vec::new();
         let out = self.forward_impl(x, Some(&mut caps), task_names);
         (out, caps)

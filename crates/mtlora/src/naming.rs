@@ -52,7 +52,11 @@ impl NameContext {
         let segs: Vec<&str> = path.iter().map(String::as_str).collect();
         match segs.as_slice() {
             ["downsampler", t, "downsample", k, rest @ ..] => {
-                format!("downsampler.{}.downsample_{k}.{}", self.task(t), rest.join("."))
+                format!(
+                    "downsampler.{}.downsample_{k}.{}",
+                    self.task(t),
+                    rest.join(".")
+                )
             }
             ["decoders", t, layer, rest @ ..] => {
                 let idx = match *layer {
@@ -61,7 +65,11 @@ impl NameContext {
                     "conv3" => "3",
                     other => other,
                 };
-                format!("decoders.decoders.{}.last_layer.{idx}.{}", self.task(t), rest.join("."))
+                format!(
+                    "decoders.decoders.{}.last_layer.{idx}.{}",
+                    self.task(t),
+                    rest.join(".")
+                )
             }
             _ => {
                 let mut out: Vec<String> = Vec::with_capacity(segs.len());

@@ -41,7 +41,8 @@ fn decode(bytes: &[u8], dtype: &str, shape: Vec<usize>) -> Result<TensorData, St
 
 /// Read every tensor of a safetensors file.
 pub fn read_safetensors(path: &Path) -> Result<StateDict, ModelError> {
-    let bytes = std::fs::read(path).map_err(|e| ModelError::Io(format!("{}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| ModelError::Io(format!("{}: {e}", path.display())))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| fmt_err(path, format!("not a valid safetensors file ({e})")))?;
     let mut out = StateDict::new();
@@ -71,7 +72,12 @@ pub fn read_pth(path: &Path) -> Result<StateDict, ModelError> {
             P::I64 => "I64",
             P::I32 => "I32",
             P::U8 => "U8",
-            other => return Err(fmt_err(path, format!("tensor {name}: unsupported dtype {other:?}"))),
+            other => {
+                return Err(fmt_err(
+                    path,
+                    format!("tensor {name}: unsupported dtype {other:?}"),
+                ))
+            }
         };
         let bytes = t.read().map_err(|e| fmt_err(path, e))?;
         let data = decode(&bytes, dtype, t.shape().to_vec())
@@ -86,7 +92,10 @@ pub fn read_state_dict(path: &Path) -> Result<StateDict, ModelError> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("safetensors") => read_safetensors(path),
         Some("pth") | Some("pt") | Some("bin") => read_pth(path),
-        _ => Err(fmt_err(path, "unknown weight format (expected .safetensors or .pth)")),
+        _ => Err(fmt_err(
+            path,
+            "unknown weight format (expected .safetensors or .pth)",
+        )),
     }
 }
 
@@ -111,8 +120,12 @@ pub fn write_safetensors(
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()
         .map(|(k, d)| {
-            let view = safetensors::tensor::TensorView::new(st_dtype(d.dtype())?, d.shape().to_vec(), d.as_bytes())
-                .map_err(|e| ModelError::Format(format!("tensor {k}: {e}")))?;
+            let view = safetensors::tensor::TensorView::new(
+                st_dtype(d.dtype())?,
+                d.shape().to_vec(),
+                d.as_bytes(),
+            )
+            .map_err(|e| ModelError::Format(format!("tensor {k}: {e}")))?;
             Ok((k.clone(), view))
         })
         .collect::<Result<_, ModelError>>()?;

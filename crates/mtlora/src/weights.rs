@@ -60,7 +60,12 @@ impl LoadReport {
     /// Error on mis-shaped or unexpected keys, or missing keys not accepted by `allow_missing`.
     pub fn ensure(&self, allow_missing: impl Fn(&str) -> bool) -> Result<(), ModelError> {
         let bad = LoadReport {
-            missing: self.missing.iter().filter(|k| !allow_missing(k)).cloned().collect(),
+            missing: self
+                .missing
+                .iter()
+                .filter(|k| !allow_missing(k))
+                .cloned()
+                .collect(),
             unexpected: self.unexpected.clone(),
             mismatched: self.mismatched.clone(),
             ..Default::default()
@@ -111,20 +116,37 @@ impl ModuleVisitor for Collector<'_> {
         if let Some(d) = self.data.as_mut() {
             d.push(param.val().to_data());
         }
-        self.out.push(NamedTensor { key, id: param.id, shape: param.shape().to_vec(), buffer });
+        self.out.push(NamedTensor {
+            key,
+            id: param.id,
+            shape: param.shape().to_vec(),
+            buffer,
+        });
     }
 }
 
 /// Every float tensor (parameters and BatchNorm buffers) with its reference key, in module order.
 pub fn named_tensors<M: Module>(module: &M, ctx: &NameContext, prefix: &str) -> Vec<NamedTensor> {
-    let mut c = Collector { ctx, prefix, path: vec![], out: vec![], data: None };
+    let mut c = Collector {
+        ctx,
+        prefix,
+        path: vec![],
+        out: vec![],
+        data: None,
+    };
     module.visit(&mut c);
     c.out
 }
 
 /// Export every float tensor as reference key → data (`num_batches_tracked` as an int64 scalar).
 pub fn export_tensors<M: Module>(module: &M, ctx: &NameContext, prefix: &str) -> StateDict {
-    let mut c = Collector { ctx, prefix, path: vec![], out: vec![], data: Some(vec![]) };
+    let mut c = Collector {
+        ctx,
+        prefix,
+        path: vec![],
+        out: vec![],
+        data: Some(vec![]),
+    };
     module.visit(&mut c);
     let data = c.data.take().unwrap_or_default();
     c.out
@@ -178,7 +200,10 @@ impl ModuleMapper for Loader<'_> {
             self.report.mismatched.push((key, model_shape, file_shape));
             return param;
         }
-        let values = TensorData::new(as_f32(data).try_to_vec::<f32>().unwrap_or_default(), model_shape);
+        let values = TensorData::new(
+            as_f32(data).try_to_vec::<f32>().unwrap_or_default(),
+            model_shape,
+        );
         self.report.applied.push(key);
         param.map(|t| {
             let req = t.is_require_grad();
@@ -200,7 +225,13 @@ pub fn load_tensors<M: Module>(
     ctx: &NameContext,
     prefix: &str,
 ) -> (M, LoadReport) {
-    let mut loader = Loader { ctx, prefix, path: vec![], tensors, report: LoadReport::default() };
+    let mut loader = Loader {
+        ctx,
+        prefix,
+        path: vec![],
+        tensors,
+        report: LoadReport::default(),
+    };
     let module = module.map(&mut loader);
     let mut report = loader.report;
     let applied: BTreeSet<&String> = report.applied.iter().collect();
@@ -234,7 +265,10 @@ pub fn geometry_buffers(model: &mtlora_swin::SwinTransformer, prefix: &str) -> S
                 TensorData::new(block.attn.relative_index.clone(), [n, n]),
             );
             if let Some(m) = &block.attn_mask {
-                out.insert(format!("{base}.attn_mask"), TensorData::new(m.clone(), [m.len() / (n * n), n, n]));
+                out.insert(
+                    format!("{base}.attn_mask"),
+                    TensorData::new(m.clone(), [m.len() / (n * n), n, n]),
+                );
             }
         }
     }
@@ -259,9 +293,15 @@ impl MultiTaskSwin {
     /// backbone: `attn_mask` dropped (recomputed), wrapped linears renamed to `.linear.`,
     /// `head.*` and `norm.*` ignored. Missing keys in the report are the LoRA tensors the file
     /// cannot have; anything else is listed as unexpected or mis-shaped.
-    pub fn import_swin_backbone(self, tensors: &StateDict, ctx: &NameContext) -> (Self, LoadReport, Vec<String>) {
-        let model_keys: BTreeSet<String> =
-            named_tensors(&self.backbone, ctx, "backbone.").into_iter().map(|n| n.key).collect();
+    pub fn import_swin_backbone(
+        self,
+        tensors: &StateDict,
+        ctx: &NameContext,
+    ) -> (Self, LoadReport, Vec<String>) {
+        let model_keys: BTreeSet<String> = named_tensors(&self.backbone, ctx, "backbone.")
+            .into_iter()
+            .map(|n| n.key)
+            .collect();
         let mut renamed = StateDict::new();
         let mut ignored = Vec::new();
         for (k, v) in tensors {
@@ -274,7 +314,9 @@ impl MultiTaskSwin {
                 direct
             } else {
                 match k.rsplit_once('.') {
-                    Some((stem, leaf)) if model_keys.contains(&format!("backbone.{stem}.linear.{leaf}")) => {
+                    Some((stem, leaf))
+                        if model_keys.contains(&format!("backbone.{stem}.linear.{leaf}")) =>
+                    {
                         format!("backbone.{stem}.linear.{leaf}")
                     }
                     _ => direct,
@@ -283,8 +325,57 @@ impl MultiTaskSwin {
             renamed.insert(key, v.clone());
         }
         let backbone_ctx = ctx.clone();
-        let MultiTaskSwin { backbone, downsampler, decoders, use_task_streams } = self;
+        let MultiTaskSwin {
+            backbone,
+            downsampler,
+            decoders,
+            use_task_streams,
+        } = self;
         let (backbone, report) = load_tensors(backbone, &renamed, &backbone_ctx, "backbone.");
-        (MultiTaskSwin { backbone, downsampler, decoders, use_task_streams }, report, ignored)
+        (
+            MultiTaskSwin {
+                backbone,
+                downsampler,
+                decoders,
+                use_task_streams,
+            },
+            report,
+            ignored,
+        )
+    }
+}
+
+impl MultiTaskSwin {
+    /// Save the full state dict (reference key names) as safetensors, atomically, with the
+    /// model config in the metadata (`mtlora.config`).
+    pub fn save_checkpoint(
+        &self,
+        path: &std::path::Path,
+        cfg: &crate::ModelConfig,
+    ) -> Result<(), ModelError> {
+        let ctx = NameContext::new(cfg);
+        let meta = std::collections::HashMap::from([
+            ("format".to_string(), "mtlora-rs-checkpoint-v1".to_string()),
+            (
+                "mtlora.config".to_string(),
+                serde_json::to_string(cfg).map_err(|e| ModelError::Format(e.to_string()))?,
+            ),
+        ]);
+        crate::state_dict::write_safetensors(path, &self.state_dict(&ctx), Some(meta))
+    }
+
+    /// Load a checkpoint (safetensors or an official `.pth` with `{'model': state_dict}`)
+    /// strictly: any missing, unexpected or mis-shaped key is an error that lists them all.
+    pub fn load_checkpoint(
+        self,
+        path: &std::path::Path,
+        cfg: &crate::ModelConfig,
+    ) -> Result<Self, ModelError> {
+        let sd = crate::state_dict::read_state_dict(path)?;
+        let (model, report) = self.load_state_dict(&sd, &NameContext::new(cfg));
+        report
+            .ensure_strict()
+            .map_err(|e| ModelError::Mismatch(format!("{}: {e}", path.display())))?;
+        Ok(model)
     }
 }

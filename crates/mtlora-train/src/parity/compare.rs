@@ -13,9 +13,15 @@ pub struct Tolerance {
 
 impl Tolerance {
     /// Forward captures: `1e-4·max|ref| + 1e-5` (FORMAT.md §12).
-    pub const FORWARD: Self = Self { rel: 1e-4, abs: 1e-5 };
+    pub const FORWARD: Self = Self {
+        rel: 1e-4,
+        abs: 1e-5,
+    };
     /// Gradients: `1e-3·max|ref|`.
-    pub const GRAD: Self = Self { rel: 1e-3, abs: 0.0 };
+    pub const GRAD: Self = Self {
+        rel: 1e-3,
+        abs: 0.0,
+    };
     /// Exact.
     pub const EXACT: Self = Self { rel: 0.0, abs: 0.0 };
 }
@@ -40,7 +46,14 @@ pub struct Group {
 impl Group {
     /// Empty passing group.
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), count: 0, max_abs: 0.0, max_rel: 0.0, pass: true, notes: vec![] }
+        Self {
+            name: name.into(),
+            count: 0,
+            max_abs: 0.0,
+            max_rel: 0.0,
+            pass: true,
+            notes: vec![],
+        }
     }
 
     /// A group with a single boolean check.
@@ -62,10 +75,20 @@ impl Group {
     }
 
     /// Compare two tensors (any numeric dtype; compared in f64).
-    pub fn compare(&mut self, what: &str, mine: &TensorData, reference: &TensorData, tol: Tolerance) {
+    pub fn compare(
+        &mut self,
+        what: &str,
+        mine: &TensorData,
+        reference: &TensorData,
+        tol: Tolerance,
+    ) {
         self.count += 1;
         if mine.shape() != reference.shape() {
-            self.fail(format!("{what}: shape {:?} vs reference {:?}", mine.shape(), reference.shape()));
+            self.fail(format!(
+                "{what}: shape {:?} vs reference {:?}",
+                mine.shape(),
+                reference.shape()
+            ));
             return;
         }
         let a = to_f64(mine);
@@ -86,9 +109,15 @@ impl Group {
             }
         }
         self.max_abs = self.max_abs.max(max_abs);
-        self.max_rel = self.max_rel.max(if max_ref > 0.0 { max_abs / max_ref } else { max_abs });
+        self.max_rel = self.max_rel.max(if max_ref > 0.0 {
+            max_abs / max_ref
+        } else {
+            max_abs
+        });
         if bad > 0 {
-            self.fail(format!("{what}: {bad} element(s) beyond {limit:.3e} (max abs {max_abs:.3e})"));
+            self.fail(format!(
+                "{what}: {bad} element(s) beyond {limit:.3e} (max abs {max_abs:.3e})"
+            ));
         }
     }
 
@@ -96,7 +125,11 @@ impl Group {
     pub fn compare_scalar(&mut self, what: &str, mine: f64, reference: f64, rel: f64) {
         self.count += 1;
         let d = (mine - reference).abs();
-        let r = if reference != 0.0 { d / reference.abs() } else { d };
+        let r = if reference != 0.0 {
+            d / reference.abs()
+        } else {
+            d
+        };
         self.max_abs = self.max_abs.max(d);
         self.max_rel = self.max_rel.max(r);
         if d.is_nan() || r > rel {
@@ -127,7 +160,10 @@ impl Group {
 
 /// Values of any supported dtype as f64.
 pub fn to_f64(d: &TensorData) -> Vec<f64> {
-    d.clone().convert::<f64>().try_to_vec::<f64>().unwrap_or_default()
+    d.clone()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
+        .unwrap_or_default()
 }
 
 /// Group name of a capture: the part before the first `.` (`block0`, `stage1`, `down`, ...).
@@ -136,7 +172,14 @@ pub fn group_of(name: &str) -> String {
 }
 
 /// Add a comparison into the group named `group` of `groups` (created on first use).
-pub fn add_to(groups: &mut Vec<Group>, group: &str, what: &str, mine: &TensorData, reference: &TensorData, tol: Tolerance) {
+pub fn add_to(
+    groups: &mut Vec<Group>,
+    group: &str,
+    what: &str,
+    mine: &TensorData,
+    reference: &TensorData,
+    tol: Tolerance,
+) {
     let idx = match groups.iter().position(|g| g.name == group) {
         Some(i) => i,
         None => {

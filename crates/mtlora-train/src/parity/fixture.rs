@@ -23,10 +23,15 @@ impl Fixture {
     pub fn load(sidecar: &Path) -> Result<Self, ParityError> {
         let text = std::fs::read_to_string(sidecar)
             .map_err(|e| ParityError::Fixture(format!("{}: {e}", sidecar.display())))?;
-        let json: Value = serde_json::from_str(&text)
-            .map_err(|e| ParityError::Fixture(format!("{}: invalid JSON ({e})", sidecar.display())))?;
+        let json: Value = serde_json::from_str(&text).map_err(|e| {
+            ParityError::Fixture(format!("{}: invalid JSON ({e})", sidecar.display()))
+        })?;
         let st = sidecar.with_extension("safetensors");
-        let tensors = if st.exists() { read_safetensors(&st)? } else { StateDict::new() };
+        let tensors = if st.exists() {
+            read_safetensors(&st)?
+        } else {
+            StateDict::new()
+        };
         let dir = sidecar.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(Self { dir, json, tensors })
     }

@@ -11,8 +11,18 @@ use crate::losses::{task_loss, TaskLossKind};
 fn eval(fx: &Fixture, case: &str, task: &str, device: &Device) -> Result<f64, ParityError> {
     let kind = TaskLossKind::for_task(task)
         .ok_or_else(|| ParityError::Fixture(format!("case {case}: unknown task {task}")))?;
-    let logits = Tensor::<4>::from_data(fx.tensor(&format!("{case}.logits"))?.clone().convert::<f32>(), device);
-    let label = Tensor::<4>::from_data(fx.tensor(&format!("{case}.label"))?.clone().convert::<f32>(), device);
+    let logits = Tensor::<4>::from_data(
+        fx.tensor(&format!("{case}.logits"))?
+            .clone()
+            .convert::<f32>(),
+        device,
+    );
+    let label = Tensor::<4>::from_data(
+        fx.tensor(&format!("{case}.label"))?
+            .clone()
+            .convert::<f32>(),
+        device,
+    );
     Ok(task_loss(kind, logits, label).into_scalar::<f32>() as f64)
 }
 
@@ -29,7 +39,10 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
         let task = c.get("task").and_then(Value::as_str).unwrap_or("?");
         let mine = eval(fx, name, task, &device)?;
         let official = c.get("official_value").and_then(num).unwrap_or(f64::NAN);
-        let is_nan = c.get("official_is_nan").and_then(Value::as_bool).unwrap_or(official.is_nan());
+        let is_nan = c
+            .get("official_is_nan")
+            .and_then(Value::as_bool)
+            .unwrap_or(official.is_nan());
         if is_nan {
             // the reference's 0/0; ours contributes 0 with no gradient
             nan_cases.compare_scalar(name, mine, 0.0, 0.0);
@@ -45,7 +58,9 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
         let mut g = Group::new("multitask_total");
         let inputs = mt.get("input_cases").and_then(Value::as_object);
         let weights = mt.get("loss_weights").and_then(Value::as_object);
-        let expected = mt.get("reimplementation_total_skipping_nan_term").and_then(num);
+        let expected = mt
+            .get("reimplementation_total_skipping_nan_term")
+            .and_then(num);
         if let (Some(inputs), Some(weights), Some(expected)) = (inputs, weights, expected) {
             let mut total = 0.0;
             for (task, case) in inputs {

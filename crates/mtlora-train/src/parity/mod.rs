@@ -56,7 +56,11 @@ impl Report {
         if self.passed() {
             s.push_str("parity: PASS\n");
         } else {
-            s.push_str(&format!("parity: FAIL ({} of {} failed)\n", self.failed().max(1), self.groups.len()));
+            s.push_str(&format!(
+                "parity: FAIL ({} of {} failed)\n",
+                self.failed().max(1),
+                self.groups.len()
+            ));
         }
         s
     }
@@ -65,7 +69,12 @@ impl Report {
 /// Run the check that matches the sidecar's `fixture` field.
 pub fn run(sidecar: &Path) -> Result<Report, ParityError> {
     let fx = Fixture::load(sidecar)?;
-    let kind = fx.json.get("fixture").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let kind = fx
+        .json
+        .get("fixture")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
     let groups = match kind.as_str() {
         "model_forward" => model_forward::run(&fx)?,
         "swin_backbone_only" => swin_backbone::run(&fx)?,
@@ -79,5 +88,8 @@ pub fn run(sidecar: &Path) -> Result<Report, ParityError> {
             )))
         }
     };
-    Ok(Report { fixture: kind, groups })
+    Ok(Report {
+        fixture: kind,
+        groups,
+    })
 }

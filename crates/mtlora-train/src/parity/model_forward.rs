@@ -44,7 +44,10 @@ pub(super) fn build_loaded(
 }
 
 pub(super) fn input_tensor(fx: &Fixture, device: &Device) -> Result<Tensor<4>, ParityError> {
-    Ok(Tensor::<4>::from_data(fx.tensor("input")?.clone().convert::<f32>(), device))
+    Ok(Tensor::<4>::from_data(
+        fx.tensor("input")?.clone().convert::<f32>(),
+        device,
+    ))
 }
 
 pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
@@ -57,7 +60,14 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
     let mut seen = std::collections::BTreeSet::new();
     for (name, data) in &caps {
         if let Some(r) = fx.tensors.get(name) {
-            add_to(&mut groups, &group_of(name), name, data, r, Tolerance::FORWARD);
+            add_to(
+                &mut groups,
+                &group_of(name),
+                name,
+                data,
+                r,
+                Tolerance::FORWARD,
+            );
             seen.insert(name.clone());
         }
     }
@@ -72,10 +82,18 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
     groups.push(Group::check(
         "captures_covered",
         missing.is_empty(),
-        if missing.is_empty() { String::new() } else { format!("not produced: {missing:?}") },
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!("not produced: {missing:?}")
+        },
     ));
     if let Some(p) = fx.json.get("params") {
-        groups.push(super::param_counts::compare_counts("params", &model.param_report(&cfg), p));
+        groups.push(super::param_counts::compare_counts(
+            "params",
+            &model.param_report(&cfg),
+            p,
+        ));
     }
     Ok(groups)
 }

@@ -21,9 +21,17 @@ pub(super) fn compare_counts(name: &str, r: &ParamReport, reference: &Value) -> 
         }
     };
     eq("total".into(), r.total, get_usize(reference, "total"));
-    eq("trainable".into(), r.trainable, get_usize(reference, "trainable"));
+    eq(
+        "trainable".into(),
+        r.trainable,
+        get_usize(reference, "trainable"),
+    );
     eq("frozen".into(), r.frozen, get_usize(reference, "frozen"));
-    eq("n_trainable_tensors".into(), r.n_trainable_tensors, get_usize(reference, "n_trainable_tensors"));
+    eq(
+        "n_trainable_tensors".into(),
+        r.n_trainable_tensors,
+        get_usize(reference, "n_trainable_tensors"),
+    );
     for (field, mine) in [
         ("breakdown_trainable", &r.breakdown_trainable),
         ("breakdown_trainable_fine", &r.breakdown_trainable_fine),
@@ -31,7 +39,11 @@ pub(super) fn compare_counts(name: &str, r: &ParamReport, reference: &Value) -> 
     ] {
         if let Some(obj) = reference.get(field).and_then(Value::as_object) {
             for (k, v) in obj {
-                eq(format!("{field}.{k}"), mine.get(k).copied().unwrap_or(0), v.as_u64().map(|x| x as usize));
+                eq(
+                    format!("{field}.{k}"),
+                    mine.get(k).copied().unwrap_or(0),
+                    v.as_u64().map(|x| x as usize),
+                );
             }
             for (k, v) in mine {
                 if !obj.contains_key(k) && *v != 0 {
@@ -42,21 +54,49 @@ pub(super) fn compare_counts(name: &str, r: &ParamReport, reference: &Value) -> 
     }
     if let Some(p) = reference.get("main_py_printout") {
         let m = &r.main_py_printout;
-        eq("main_py.trainable".into(), m.number_of_trainable_params, get_usize(p, "number_of_trainable_params"));
-        eq("main_py.decoder".into(), m.decoder_params, get_usize(p, "decoder_params"));
-        eq("main_py.lora".into(), m.lora_params, get_usize(p, "lora_params"));
-        eq("main_py.extra".into(), m.extra_params, get_usize(p, "extra_params"));
-        eq("main_py.total".into(), m.total_params, get_usize(p, "total_params"));
-        eq("main_py.total_without_lora".into(), m.total_params_without_lora, get_usize(p, "total_params_without_lora"));
+        eq(
+            "main_py.trainable".into(),
+            m.number_of_trainable_params,
+            get_usize(p, "number_of_trainable_params"),
+        );
+        eq(
+            "main_py.decoder".into(),
+            m.decoder_params,
+            get_usize(p, "decoder_params"),
+        );
+        eq(
+            "main_py.lora".into(),
+            m.lora_params,
+            get_usize(p, "lora_params"),
+        );
+        eq(
+            "main_py.extra".into(),
+            m.extra_params,
+            get_usize(p, "extra_params"),
+        );
+        eq(
+            "main_py.total".into(),
+            m.total_params,
+            get_usize(p, "total_params"),
+        );
+        eq(
+            "main_py.total_without_lora".into(),
+            m.total_params_without_lora,
+            get_usize(p, "total_params_without_lora"),
+        );
     }
     if let Some(names) = reference.get("trainable_names").and_then(Value::as_array) {
-        let theirs: std::collections::BTreeSet<&str> = names.iter().filter_map(Value::as_str).collect();
-        let mine: std::collections::BTreeSet<&str> = r.trainable_names.iter().map(String::as_str).collect();
+        let theirs: std::collections::BTreeSet<&str> =
+            names.iter().filter_map(Value::as_str).collect();
+        let mine: std::collections::BTreeSet<&str> =
+            r.trainable_names.iter().map(String::as_str).collect();
         let extra: Vec<_> = mine.difference(&theirs).collect();
         let missing: Vec<_> = theirs.difference(&mine).collect();
         g.count += 1;
         if !extra.is_empty() || !missing.is_empty() {
-            g.fail(format!("trainable set differs: extra {extra:?}, missing {missing:?}"));
+            g.fail(format!(
+                "trainable set differs: extra {extra:?}, missing {missing:?}"
+            ));
         }
     }
     g

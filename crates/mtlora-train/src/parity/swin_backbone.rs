@@ -14,7 +14,12 @@ use super::ParityError;
 
 fn strs(v: Option<&Value>) -> BTreeSet<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -25,7 +30,10 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
     }
     let device = Device::default();
     let ctx = NameContext::new(&cfg);
-    let backbone = cfg.swin().init(&device).map_err(|e| mtlora::ModelError::Config(e.0))?;
+    let backbone = cfg
+        .swin()
+        .init(&device)
+        .map_err(|e| mtlora::ModelError::Config(e.0))?;
     let state = state_subset(&fx.tensors, fx.json.get("state_keys"));
     let (backbone, report) = load_tensors(backbone, &state, &ctx, "");
     let mut load = Group::check("load_state_dict", true, "");
@@ -41,12 +49,24 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
             continue;
         }
         if let Some(r) = fx.tensors.get(&name) {
-            add_to(&mut groups, &group_of(&name), &name, &t.into_data(), r, Tolerance::FORWARD);
+            add_to(
+                &mut groups,
+                &group_of(&name),
+                &name,
+                &t.into_data(),
+                r,
+                Tolerance::FORWARD,
+            );
         }
     }
 
     // Import of the .pth checkpoint into the MTLoRA model with the same dims (FORMAT.md §10).
-    let Some(ck) = fx.json.get("checkpoint").and_then(|c| c.get("file")).and_then(Value::as_str) else {
+    let Some(ck) = fx
+        .json
+        .get("checkpoint")
+        .and_then(|c| c.get("file"))
+        .and_then(Value::as_str)
+    else {
         return Ok(groups);
     };
     let path = fx.dir.join(ck);
@@ -69,19 +89,27 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
         .into_iter()
         .filter(|k| !k.contains("attn_mask"))
         .collect();
-    let got_missing: BTreeSet<String> =
-        report.missing.iter().map(|k| k.trim_start_matches("backbone.").to_string()).collect();
+    let got_missing: BTreeSet<String> = report
+        .missing
+        .iter()
+        .map(|k| k.trim_start_matches("backbone.").to_string())
+        .collect();
     g.count += 1;
     if exp_missing != got_missing {
         let a: Vec<_> = exp_missing.difference(&got_missing).collect();
         let b: Vec<_> = got_missing.difference(&exp_missing).collect();
-        g.fail(format!("missing keys differ: reference-only {a:?}, ours-only {b:?}"));
+        g.fail(format!(
+            "missing keys differ: reference-only {a:?}, ours-only {b:?}"
+        ));
     }
     let exp_unexpected = strs(official.and_then(|o| o.get("unexpected_keys")));
-    let got_unexpected: BTreeSet<String> = ignored.iter().chain(&report.unexpected).cloned().collect();
+    let got_unexpected: BTreeSet<String> =
+        ignored.iter().chain(&report.unexpected).cloned().collect();
     g.count += 1;
     if !exp_unexpected.is_empty() && exp_unexpected != got_unexpected {
-        g.fail(format!("unexpected keys {got_unexpected:?}, reference {exp_unexpected:?}"));
+        g.fail(format!(
+            "unexpected keys {got_unexpected:?}, reference {exp_unexpected:?}"
+        ));
     }
     if !report.mismatched.is_empty() {
         g.fail(format!("shape mismatches: {:?}", report.mismatched));
@@ -90,9 +118,19 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
     let lora_stages = model.backbone.forward(input_tensor(fx, &device)?);
     for (i, (plain, lora)) in stages.iter().zip(&lora_stages).enumerate() {
         let reference: TensorData = plain.shared.to_data();
-        g.compare(&format!("stage{i}.shared"), &lora.shared.to_data(), &reference, Tolerance::FORWARD);
+        g.compare(
+            &format!("stage{i}.shared"),
+            &lora.shared.to_data(),
+            &reference,
+            Tolerance::FORWARD,
+        );
         for (t, task) in lora.tasks.iter().enumerate() {
-            g.compare(&format!("stage{i}.task{t}"), &task.to_data(), &reference, Tolerance::FORWARD);
+            g.compare(
+                &format!("stage{i}.task{t}"),
+                &task.to_data(),
+                &reference,
+                Tolerance::FORWARD,
+            );
         }
     }
     groups.push(g);

@@ -18,7 +18,12 @@ use crate::step::train_step;
 
 fn names(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -26,7 +31,11 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
     let cfg = ModelConfig::from_json_value(fx.field("model")?)?;
     let ctx = NameContext::new(&cfg);
     // Weights: "<file>.safetensors (keys listed in <file>.json state_keys)".
-    let from = fx.json.get("weights_from").and_then(Value::as_str).unwrap_or("model_forward.safetensors");
+    let from = fx
+        .json
+        .get("weights_from")
+        .and_then(Value::as_str)
+        .unwrap_or("model_forward.safetensors");
     let file = from.split_whitespace().next().unwrap_or(from);
     let wpath = fx.dir.join(file);
     let wtensors = mtlora::read_safetensors(&wpath)?;
@@ -50,8 +59,14 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
     let weights_json = fx.json.get("loss_weights");
     let mut weights = Vec::new();
     for t in &tasks {
-        targets.push(Tensor::<4>::from_data(fx.tensor(&format!("target.{t}"))?.clone().convert::<f32>(), &device));
-        kinds.push(TaskLossKind::for_task(t).ok_or_else(|| ParityError::Fixture(format!("no loss for task {t}")))?);
+        targets.push(Tensor::<4>::from_data(
+            fx.tensor(&format!("target.{t}"))?.clone().convert::<f32>(),
+            &device,
+        ));
+        kinds.push(
+            TaskLossKind::for_task(t)
+                .ok_or_else(|| ParityError::Fixture(format!("no loss for task {t}")))?,
+        );
         let w = weights_json
             .and_then(|w| w.get(t))
             .and_then(num)
@@ -69,7 +84,11 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
             lg.compare_scalar(t, *l as f64, r, 1e-5);
         }
     }
-    if let Some(r) = ref_losses.get("total").and_then(num).or_else(|| fx.json.get("loss_total").and_then(num)) {
+    if let Some(r) = ref_losses
+        .get("total")
+        .and_then(num)
+        .or_else(|| fx.json.get("loss_total").and_then(num))
+    {
         lg.compare_scalar("total", out.total as f64, r, 1e-5);
     }
     groups.push(lg);
@@ -77,7 +96,14 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
     // train-mode heads
     for (t, h) in tasks.iter().zip(&out.heads) {
         if let Some(r) = fx.tensors.get(&format!("head_train.{t}")) {
-            add_to(&mut groups, "head_train", t, &h.to_data(), r, Tolerance::FORWARD);
+            add_to(
+                &mut groups,
+                "head_train",
+                t,
+                &h.to_data(),
+                r,
+                Tolerance::FORWARD,
+            );
         }
     }
 
@@ -102,7 +128,15 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
     let mut gz = Group::new("grad_noise_only(abs 1e-5)");
     for (k, r) in &reference {
         match mine.get(k) {
-            Some(m) if zero.contains(k) => gz.compare(k, m, r, Tolerance { rel: 0.0, abs: 1e-5 }),
+            Some(m) if zero.contains(k) => gz.compare(
+                k,
+                m,
+                r,
+                Tolerance {
+                    rel: 0.0,
+                    abs: 1e-5,
+                },
+            ),
             Some(m) => gg.compare(k, m, r, Tolerance::GRAD),
             None => gg.fail(format!("{k}: no gradient")),
         }
@@ -124,10 +158,21 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
 
     // BatchNorm running stats after the train forward
     let sd = model.state_dict(&ctx);
-    for (k, r) in fx.tensors.iter().filter_map(|(k, v)| k.strip_prefix("bn_after.").map(|n| (n, v))) {
+    for (k, r) in fx
+        .tensors
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("bn_after.").map(|n| (n, v)))
+    {
         match sd.get(k) {
             Some(m) => add_to(&mut groups, "bn_after", k, m, r, Tolerance::FORWARD),
-            None => add_to(&mut groups, "bn_after", k, &TensorData::new(vec![f32::NAN], [1]), r, Tolerance::FORWARD),
+            None => add_to(
+                &mut groups,
+                "bn_after",
+                k,
+                &TensorData::new(vec![f32::NAN], [1]),
+                r,
+                Tolerance::FORWARD,
+            ),
         }
     }
 
@@ -147,12 +192,24 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
     let stepped = adamw.step(lr, model, &stored, &ctx);
     let after = stepped.state_dict(&ctx);
     let mut ag = Group::new("after_step(stored grads)");
-    for (k, r) in fx.tensors.iter().filter_map(|(k, v)| k.strip_prefix("after_step.").map(|n| (n, v))) {
+    for (k, r) in fx
+        .tensors
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("after_step.").map(|n| (n, v)))
+    {
         if zero.iter().any(|z| z == k) {
             continue;
         }
         match after.get(k) {
-            Some(m) => ag.compare(k, m, r, Tolerance { rel: 0.0, abs: 1e-6 }),
+            Some(m) => ag.compare(
+                k,
+                m,
+                r,
+                Tolerance {
+                    rel: 0.0,
+                    abs: 1e-6,
+                },
+            ),
             None => ag.fail(format!("{k}: not in the model")),
         }
     }

@@ -1,0 +1,157 @@
+//! Checkpoint round trip, import of the Microsoft-layout `.pth`, and bad-input errors.
+
+use std::path::PathBuf;
+
+use burn::tensor::{Device, TensorData};
+use mtlora::{read_pth, read_safetensors, ModelConfig, NameContext};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn config_a() -> ModelConfig {
+    let text = std::fs::read_to_string(fixtures().join("model_forward.json")).unwrap();
+    ModelConfig::from_json_str(&text).unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mtlora-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn checkpoint_round_trip_is_exact() {
+    let cfg = config_a();
+    let dev = Device::default();
+    let ctx = NameContext::new(&cfg);
+    // load the fixture weights so every tensor (LoRA B included) is non-trivial
+    let sd = read_safetensors(&fixtures().join("model_forward.safetensors")).unwrap();
+    let (model, _) = cfg.init(&dev).unwrap().load_state_dict(&sd, &ctx);
+    let path = tmp("roundtrip").join("ckpt.safetensors");
+    model.save_checkpoint(&path, &cfg).unwrap();
+    let fresh = cfg
+        .init(&dev)
+        .unwrap()
+        .load_checkpoint(&path, &cfg)
+        .unwrap();
+    let a = model.state_dict(&ctx);
+    let b = fresh.state_dict(&ctx);
+    assert_eq!(a.len(), b.len());
+    for (k, v) in &a {
+        assert_eq!(Some(v), b.get(k), "{k} differs after round trip");
+    }
+    // saving again over an existing file works (atomic replace)
+    model.save_checkpoint(&path, &cfg).unwrap();
+}
+
+#[test]
+fn wrong_shapes_and_missing_keys_are_listed() {
+    let cfg = config_a();
+    let dev = Device::default();
+    let ctx = NameContext::new(&cfg);
+    let mut sd = cfg.init(&dev).unwrap().state_dict(&ctx);
+    let removed = "backbone.layers.0.blocks.1.attn.proj.lora_tasks_A.sal".to_string();
+    assert!(sd.remove(&removed).is_some());
+    let bad = "decoders.decoders.semseg.last_layer.3.weight".to_string();
+    sd.insert(bad.clone(), TensorData::new(vec![0.0f32; 6], [2, 3, 1, 1]));
+    sd.insert(
+        "backbone.extra.weight".into(),
+        TensorData::new(vec![1.0f32], [1]),
+    );
+    let (_, report) = cfg.init(&dev).unwrap().load_state_dict(&sd, &ctx);
+    assert_eq!(report.missing, vec![removed.clone()]);
+    assert_eq!(report.unexpected, vec!["backbone.extra.weight".to_string()]);
+    assert_eq!(report.mismatched.len(), 1);
+    assert_eq!(report.mismatched[0].0, bad);
+    assert_eq!(report.mismatched[0].2, vec![2, 3, 1, 1]);
+    let msg = report.ensure_strict().unwrap_err().to_string();
+    assert!(
+        msg.contains(&removed) && msg.contains(&bad) && msg.contains("backbone.extra.weight"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn corrupt_and_missing_files_give_named_errors() {
+    let cfg = config_a();
+    let dev = Device::default();
+    let dir = tmp("corrupt");
+    let garbage = dir.join("garbage.safetensors");
+    std::fs::write(&garbage, b"this is not a tensor file").unwrap();
+    let e = cfg
+        .init(&dev)
+        .unwrap()
+        .load_checkpoint(&garbage, &cfg)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("garbage.safetensors") && e.contains("not a valid safetensors"),
+        "{e}"
+    );
+
+    let bytes = std::fs::read(fixtures().join("swin_ckpt_tiny.pth")).unwrap();
+    let truncated = dir.join("truncated.pth");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    let e = read_pth(&truncated).unwrap_err().to_string();
+    assert!(e.contains("truncated.pth"), "{e}");
+
+    let e = read_pth(&dir.join("absent.pth")).unwrap_err().to_string();
+    assert!(
+        e.contains("absent.pth") && e.contains("no such file"),
+        "{e}"
+    );
+
+    let e = ModelConfig::from_path(&dir.join("absent.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("absent.toml"), "{e}");
+}
+
+#[test]
+fn microsoft_checkpoint_imports_into_the_backbone() {
+    let cfg = config_a();
+    let dev = Device::default();
+    let ctx = NameContext::new(&cfg);
+    let sd = read_pth(&fixtures().join("swin_ckpt_tiny.pth")).unwrap();
+    let (model, report, ignored) = cfg.init(&dev).unwrap().import_swin_backbone(&sd, &ctx);
+    assert_eq!(
+        ignored,
+        vec!["head.bias", "head.weight", "norm.bias", "norm.weight"]
+    );
+    assert!(report.unexpected.is_empty(), "{:?}", report.unexpected);
+    assert!(report.mismatched.is_empty());
+    assert!(
+        report.missing.iter().all(|k| k.contains("lora_")),
+        "{:?}",
+        report.missing
+    );
+    assert_eq!(
+        report.recomputed.len(),
+        8 + 2,
+        "8 relative_position_index + 2 attn_mask"
+    );
+    report.ensure(|k| k.contains("lora_")).unwrap();
+    // the wrapped qkv weight went under `.linear.`
+    let exported = model.state_dict(&ctx);
+    assert_eq!(
+        exported["backbone.layers.0.blocks.0.attn.qkv.linear.weight"],
+        sd["layers.0.blocks.0.attn.qkv.weight"]
+    );
+}
+
+#[test]
+fn configs_parse_from_toml_and_json_and_reject_unsupported() {
+    let cfg = config_a();
+    let toml = cfg.to_toml_string();
+    assert_eq!(ModelConfig::from_toml_str(&toml).unwrap(), cfg);
+    let mut bad = cfg.clone();
+    bad.ape = true;
+    assert!(bad.validate().unwrap_err().to_string().contains("ape"));
+    let mut bad = cfg.clone();
+    bad.num_heads = vec![1, 3, 4, 8];
+    assert!(bad.validate().unwrap_err().to_string().contains("heads"));
+    let mut bad = cfg;
+    bad.img_size = [60, 60];
+    assert!(bad.validate().is_err());
+}
