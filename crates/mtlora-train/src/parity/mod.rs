@@ -7,6 +7,7 @@ mod fixture;
 mod losses;
 mod model_forward;
 mod param_counts;
+mod pascal_mini;
 mod swin_backbone;
 mod train_step;
 
@@ -81,6 +82,7 @@ pub fn run(sidecar: &Path) -> Result<Report, ParityError> {
         "train_step" => train_step::run(&fx)?,
         "losses" => losses::run(&fx)?,
         "param_counts" => param_counts::run(&fx)?,
+        "pascal_mini" => pascal_mini::run(&fx)?,
         other => {
             return Err(ParityError::Fixture(format!(
                 "{}: fixture kind {other:?} is not handled by this parity command yet",

@@ -1,0 +1,26 @@
+//! The PASCAL-Context multi-task data pipeline (PASCAL_MT layout) of MTLoRA: exact decoding of
+//! every file kind, OpenCV-4.7-exact transforms, a burn `Dataset` + `Batcher`, a threaded
+//! loader, a dataset verifier and a synthetic dataset generator.
+//!
+//! This crate does not depend on any model crate.
+
+pub mod classes;
+pub mod codec;
+pub mod dataset;
+mod error;
+pub mod layout;
+pub mod mat;
+pub mod pipeline;
+pub mod plane;
+pub mod sample;
+pub mod transforms;
+
+pub use dataset::{
+    epoch_batches, load_batch, DatasetConfig, MultiTaskBatch, PascalBatcher, PascalDataset,
+};
+pub use error::{PascalError, Result};
+pub use layout::PascalRoot;
+pub use pipeline::{process, Augment, Processed, TransformConfig};
+pub use plane::Plane;
+pub use sample::{decode_sample, RawSample, Task};
+pub use transforms::ImageCast;

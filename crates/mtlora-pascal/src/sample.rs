@@ -1,0 +1,230 @@
+//! Decoding one id into raw arrays (dataset.md §3).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::classes::{normal_valid, part_group, PERSON};
+use crate::codec::{read_mat, read_png_raw, read_rgb, PngKind};
+use crate::error::{PascalError, Result};
+use crate::layout::{has_persons, objects_of, IdPaths};
+use crate::mat::MatValue;
+use crate::plane::Plane;
+
+/// A PASCAL_MT task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Task {
+    /// 21-class semantic segmentation.
+    Semseg,
+    /// 7-class human parts.
+    HumanParts,
+    /// Binary saliency.
+    Sal,
+    /// Surface normals.
+    Normals,
+}
+
+impl Task {
+    /// All tasks.
+    pub const ALL: [Task; 4] = [Task::Semseg, Task::HumanParts, Task::Sal, Task::Normals];
+
+    /// Reference name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Semseg => "semseg",
+            Task::HumanParts => "human_parts",
+            Task::Sal => "sal",
+            Task::Normals => "normals",
+        }
+    }
+
+    /// Parse a reference name.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Task::ALL
+            .into_iter()
+            .find(|t| t.name() == name)
+            .ok_or_else(|| {
+                PascalError::Invalid(format!(
+                    "unknown task {name:?} (expected semseg, human_parts, sal or normals)"
+                ))
+            })
+    }
+
+    /// Channels of the label tensor.
+    pub fn channels(self) -> usize {
+        if self == Task::Normals {
+            3
+        } else {
+            1
+        }
+    }
+}
+
+/// Raw decoded sample at the image's size.
+#[derive(Debug, Clone)]
+pub struct RawSample {
+    /// Image id.
+    pub id: String,
+    /// RGB `H×W×3`.
+    pub image: Plane<u8>,
+    /// Per task: label `H×W×C` as f64 (semseg/parts raw ids, sal 0/1, normals masked vectors).
+    pub labels: BTreeMap<Task, Plane<f64>>,
+}
+
+fn check_size(path: &Path, h: usize, w: usize, img: &Plane<u8>) -> Result<()> {
+    if (h, w) != (img.h, img.w) {
+        return Err(PascalError::Size {
+            path: path.to_path_buf(),
+            got_h: h,
+            got_w: w,
+            want_h: img.h,
+            want_w: img.w,
+        });
+    }
+    Ok(())
+}
+
+fn single_channel(path: &Path, p: Plane<u8>, kind: PngKind) -> Result<Plane<u8>> {
+    if p.c != 1 {
+        return Err(PascalError::corrupt(
+            path,
+            format!(
+                "{kind:?} PNG with {} channels; expected one 8-bit channel",
+                p.c
+            ),
+        ));
+    }
+    Ok(p)
+}
+
+/// Semseg: raw sample values (palette indices for 'P').
+pub fn decode_semseg(path: &Path, img: &Plane<u8>) -> Result<Plane<f64>> {
+    let (p, kind) = read_png_raw(path)?;
+    let p = single_channel(path, p, kind)?;
+    check_size(path, p.h, p.w, img)?;
+    Ok(p.to_f64())
+}
+
+/// Saliency: `v/255 > 0.5` on raw values (128 → 1, 127 → 0).
+pub fn decode_sal(path: &Path, img: &Plane<u8>) -> Result<Plane<f64>> {
+    let (p, kind) = read_png_raw(path)?;
+    let p = single_channel(path, p, kind)?;
+    check_size(path, p.h, p.w, img)?;
+    Ok(p.map(|v| if v as f64 / 255.0 > 0.5 { 1.0 } else { 0.0 }))
+}
+
+/// `LabelMap` of a PASCAL-Context MAT file, row-major.
+pub fn decode_label_map(path: &Path) -> Result<(usize, usize, Vec<f64>)> {
+    let vars = read_mat(path)?;
+    let lm = vars
+        .iter()
+        .find(|(n, _)| n == "LabelMap")
+        .ok_or_else(|| PascalError::corrupt(path, "no variable 'LabelMap'"))?;
+    lm.1.as_matrix()
+        .ok_or_else(|| PascalError::corrupt(path, "'LabelMap' is not a 2-D numeric array"))
+}
+
+/// Normals: `2v/255 − 1`, zeroed where LabelMap is not a normal-valid class.
+pub fn decode_normals(path: &Path, context: &Path, img: &Plane<u8>) -> Result<Plane<f64>> {
+    let (p, _) = read_png_raw(path)?;
+    if p.c != 3 {
+        return Err(PascalError::corrupt(
+            path,
+            format!("normals PNG with {} channels; expected RGB", p.c),
+        ));
+    }
+    check_size(path, p.h, p.w, img)?;
+    let (lh, lw, lm) = decode_label_map(context)?;
+    check_size(context, lh, lw, img)?;
+    let mut out = p.map(|v| 2.0 * v as f64 / 255.0 - 1.0);
+    for (i, &cls) in lm.iter().enumerate() {
+        if !normal_valid(cls) {
+            out.data[i * 3..i * 3 + 3].fill(0.0);
+        }
+    }
+    Ok(out)
+}
+
+fn mask_of(path: &Path, v: &MatValue, img: &Plane<u8>, what: &str) -> Result<Vec<f64>> {
+    let (h, w, m) = v
+        .as_matrix()
+        .ok_or_else(|| PascalError::corrupt(path, format!("{what} is not a 2-D numeric array")))?;
+    check_size(path, h, w, img)?;
+    Ok(m)
+}
+
+/// Human parts (6-part grouping): painted only if the Parts list contains 15; persons with
+/// non-empty parts, parts in file order, later writes win; everything else 0.
+pub fn decode_human_parts(
+    path: &Path,
+    parts_list: Option<&[i64]>,
+    img: &Plane<u8>,
+) -> Result<Plane<f64>> {
+    let mut out = Plane::<f64>::new(img.h, img.w, 1);
+    if !parts_list.is_some_and(has_persons) {
+        return Ok(out);
+    }
+    let vars = read_mat(path)?;
+    let Some((_, objects)) = objects_of(path, &vars)? else {
+        return Ok(out);
+    };
+    for (i, o) in objects.iter().enumerate() {
+        let ci = o[1].scalar().ok_or_else(|| {
+            PascalError::corrupt(path, format!("object {i}: class_ind is not numeric"))
+        })?;
+        if ci as i64 != PERSON || o[3].is_empty() {
+            continue;
+        }
+        let MatValue::Struct { fields, elems, .. } = &o[3] else {
+            return Err(PascalError::corrupt(
+                path,
+                format!("object {i}: 'parts' is not a struct array"),
+            ));
+        };
+        if fields.len() < 2 {
+            return Err(PascalError::corrupt(
+                path,
+                format!("object {i}: parts have fields {fields:?}; expected (part_name, mask)"),
+            ));
+        }
+        for part in elems {
+            let name = part[0].text().ok_or_else(|| {
+                PascalError::corrupt(path, format!("object {i}: part_name is not text"))
+            })?;
+            let g = part_group(name).ok_or_else(|| {
+                PascalError::corrupt(path, format!("object {i}: unknown part name {name:?}"))
+            })?;
+            let m = mask_of(path, &part[1], img, "part mask")?;
+            for (px, v) in m.iter().enumerate() {
+                if *v != 0.0 {
+                    out.data[px] = g as f64;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Decode the image and the labels of `tasks` for one id.
+pub fn decode_sample(
+    id: &str,
+    paths: &IdPaths,
+    tasks: &[Task],
+    parts_list: Option<&[i64]>,
+) -> Result<RawSample> {
+    let image = read_rgb(&paths.image)?;
+    let mut labels = BTreeMap::new();
+    for &t in tasks {
+        let l = match t {
+            Task::Semseg => decode_semseg(&paths.semseg, &image)?,
+            Task::HumanParts => decode_human_parts(&paths.human_parts, parts_list, &image)?,
+            Task::Sal => decode_sal(&paths.sal, &image)?,
+            Task::Normals => decode_normals(&paths.normals, &paths.context, &image)?,
+        };
+        labels.insert(t, l);
+    }
+    Ok(RawSample {
+        id: id.to_string(),
+        image,
+        labels,
+    })
+}

@@ -1,0 +1,360 @@
+//! Reference transforms with OpenCV 4.7 semantics (dataset.md §5, §7; FORMAT.md §11.6), on
+//! float64 `H×W×C` planes.
+
+use crate::plane::Plane;
+
+/// OpenCV interpolation used per element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interp {
+    /// INTER_NEAREST (labels).
+    Nearest,
+    /// INTER_CUBIC (image, normals).
+    Cubic,
+}
+
+const A: f32 = -0.75;
+
+/// Keys cubic weights at `t`, computed in f32 as OpenCV does.
+#[inline]
+pub fn cubic_weights(t: f32) -> [f32; 4] {
+    let c0 = ((A * (t + 1.0) - 5.0 * A) * (t + 1.0) + 8.0 * A) * (t + 1.0) - 4.0 * A;
+    let c1 = ((A + 2.0) * t - (A + 3.0)) * t * t + 1.0;
+    let c2 = ((A + 2.0) * (1.0 - t) - (A + 3.0)) * (1.0 - t) * (1.0 - t) + 1.0;
+    let c3 = 1.0 - c0 - c1 - c2;
+    [c0, c1, c2, c3]
+}
+
+/// Mirror columns; `negate_x` negates channel 0 (normals).
+pub fn hflip(p: &Plane<f64>, negate_x: bool) -> Plane<f64> {
+    let mut out = Plane::new(p.h, p.w, p.c);
+    for y in 0..p.h {
+        for x in 0..p.w {
+            let (s, d) = ((y * p.w + (p.w - 1 - x)) * p.c, (y * p.w + x) * p.c);
+            out.data[d..d + p.c].copy_from_slice(&p.data[s..s + p.c]);
+            if negate_x {
+                out.data[d] = -out.data[d];
+            }
+        }
+    }
+    out
+}
+
+/// `cv2.resize` to `(dst_h, dst_w)`.
+pub fn resize(p: &Plane<f64>, dst_h: usize, dst_w: usize, interp: Interp) -> Plane<f64> {
+    if (p.h, p.w) == (dst_h, dst_w) {
+        return p.clone();
+    }
+    match interp {
+        Interp::Nearest => resize_nearest(p, dst_h, dst_w),
+        Interp::Cubic => resize_cubic(p, dst_h, dst_w),
+    }
+}
+
+fn resize_nearest(p: &Plane<f64>, dh: usize, dw: usize) -> Plane<f64> {
+    let sy = p.h as f64 / dh as f64;
+    let sx = p.w as f64 / dw as f64;
+    let xs: Vec<usize> = (0..dw)
+        .map(|x| ((x as f64 * sx).floor() as usize).min(p.w - 1))
+        .collect();
+    let mut out = Plane::new(dh, dw, p.c);
+    for y in 0..dh {
+        let ys = ((y as f64 * sy).floor() as usize).min(p.h - 1);
+        for (x, &xs) in xs.iter().enumerate() {
+            let (s, d) = ((ys * p.w + xs) * p.c, (y * dw + x) * p.c);
+            out.data[d..d + p.c].copy_from_slice(&p.data[s..s + p.c]);
+        }
+    }
+    out
+}
+
+/// Per destination index: 4 clamped source taps and f32 weights.
+fn cubic_taps(src: usize, dst: usize) -> Vec<([usize; 4], [f64; 4])> {
+    let scale = src as f64 / dst as f64;
+    (0..dst)
+        .map(|d| {
+            let fx = ((d as f64 + 0.5) * scale - 0.5) as f32;
+            let s = fx.floor();
+            let t = fx - s;
+            let s = s as i64;
+            let w = cubic_weights(t);
+            let idx = |k: i64| (s - 1 + k).clamp(0, src as i64 - 1) as usize;
+            ([idx(0), idx(1), idx(2), idx(3)], w.map(|v| v as f64))
+        })
+        .collect()
+}
+
+fn resize_cubic(p: &Plane<f64>, dh: usize, dw: usize) -> Plane<f64> {
+    let c = p.c;
+    let tx = cubic_taps(p.w, dw);
+    let ty = cubic_taps(p.h, dh);
+    // horizontal pass: [h, dw, c]
+    let mut tmp = vec![0.0f64; p.h * dw * c];
+    for y in 0..p.h {
+        let row = &p.data[y * p.w * c..(y + 1) * p.w * c];
+        for (x, (idx, w)) in tx.iter().enumerate() {
+            for k in 0..c {
+                let mut acc = 0.0;
+                for j in 0..4 {
+                    acc += w[j] * row[idx[j] * c + k];
+                }
+                tmp[(y * dw + x) * c + k] = acc;
+            }
+        }
+    }
+    // vertical pass
+    let mut out = Plane::new(dh, dw, c);
+    let stride = dw * c;
+    for (y, (idx, w)) in ty.iter().enumerate() {
+        let o = &mut out.data[y * stride..(y + 1) * stride];
+        for (i, v) in o.iter_mut().enumerate() {
+            let mut acc = 0.0;
+            for j in 0..4 {
+                acc += w[j] * tmp[idx[j] * stride + i];
+            }
+            *v = acc;
+        }
+    }
+    out
+}
+
+/// Per-pixel `n/(‖n‖₂ + ε)` with ε = f64 machine epsilon (FixedResize on normals).
+pub fn renormalize(p: &mut Plane<f64>) {
+    for px in p.data.chunks_exact_mut(p.c) {
+        let n = (px[0] * px[0] + px[1] * px[1] + px[2] * px[2]).sqrt() + f64::EPSILON;
+        for v in px.iter_mut() {
+            *v /= n;
+        }
+    }
+}
+
+/// FixedResize of one element (normals renormalized after the cubic resize).
+pub fn fixed_resize(
+    p: &Plane<f64>,
+    dh: usize,
+    dw: usize,
+    interp: Interp,
+    normals: bool,
+) -> Plane<f64> {
+    let mut out = resize(p, dh, dw, interp);
+    if normals {
+        renormalize(&mut out);
+    }
+    out
+}
+
+/// `cv2.getRotationMatrix2D((cx, cy), angle_deg, scale)`.
+pub fn rotation_matrix(cx: f64, cy: f64, angle_deg: f64, scale: f64) -> [[f64; 3]; 2] {
+    let a = angle_deg * std::f64::consts::PI / 180.0;
+    let alpha = scale * a.cos();
+    let beta = scale * a.sin();
+    [
+        [alpha, beta, (1.0 - alpha) * cx - beta * cy],
+        [-beta, alpha, beta * cx + (1.0 - alpha) * cy],
+    ]
+}
+
+/// `cv2.warpAffine(p, m, (w, h), flags, BORDER_CONSTANT 0)` with OpenCV 4.7's fixed-point maps.
+pub fn warp_affine(p: &Plane<f64>, m: &[[f64; 3]; 2], interp: Interp) -> Plane<f64> {
+    let (h, w, c) = (p.h, p.w, p.c);
+    let d = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+    let d = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let a11 = m[1][1] * d;
+    let a22 = m[0][0] * d;
+    let a12 = -m[0][1] * d;
+    let a21 = -m[1][0] * d;
+    let b1 = -a11 * m[0][2] - a12 * m[1][2];
+    let b2 = -a21 * m[0][2] - a22 * m[1][2];
+    let (delta, k) = match interp {
+        Interp::Nearest => (512i64, 10u32),
+        Interp::Cubic => (16i64, 5u32),
+    };
+    let rint = |v: f64| v.round_ties_even() as i64;
+    let adelta: Vec<i64> = (0..w).map(|x| rint(a11 * x as f64 * 1024.0)).collect();
+    let bdelta: Vec<i64> = (0..w).map(|x| rint(a21 * x as f64 * 1024.0)).collect();
+    let table: Vec<[f32; 4]> = (0..32).map(|i| cubic_weights(i as f32 / 32.0)).collect();
+    let mut out = Plane::new(h, w, c);
+    for y in 0..h {
+        let x0 = rint((a12 * y as f64 + b1) * 1024.0) + delta;
+        let y0 = rint((a22 * y as f64 + b2) * 1024.0) + delta;
+        for x in 0..w {
+            let xx = (x0 + adelta[x]) >> k;
+            let yy = (y0 + bdelta[x]) >> k;
+            let o = (y * w + x) * c;
+            match interp {
+                Interp::Nearest => {
+                    if xx >= 0 && yy >= 0 && (xx as usize) < w && (yy as usize) < h {
+                        let s = (yy as usize * w + xx as usize) * c;
+                        out.data[o..o + c].copy_from_slice(&p.data[s..s + c]);
+                    }
+                }
+                Interp::Cubic => {
+                    let (sx, fx) = (xx >> 5, (xx & 31) as usize);
+                    let (sy, fy) = (yy >> 5, (yy & 31) as usize);
+                    let (wy, wx) = (table[fy], table[fx]);
+                    for ch in 0..c {
+                        let mut acc = 0.0f64;
+                        for (j, &wyj) in wy.iter().enumerate() {
+                            let r = sy - 1 + j as i64;
+                            if r < 0 || r >= h as i64 {
+                                continue;
+                            }
+                            for (kk, &wxk) in wx.iter().enumerate() {
+                                let col = sx - 1 + kk as i64;
+                                if col < 0 || col >= w as i64 {
+                                    continue;
+                                }
+                                let wgt = (wyj * wxk) as f64;
+                                acc += wgt * p.data[(r as usize * w + col as usize) * c + ch];
+                            }
+                        }
+                        out.data[o + ch] = acc;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// In-plane rotation of normals before warping (reference formula with `atan2`).
+pub fn rotate_normals(p: &Plane<f64>, rot_deg: f64) -> Plane<f64> {
+    let rad = rot_deg * 2.0 * std::f64::consts::PI / 360.0;
+    let mut out = p.clone();
+    for px in out.data.chunks_exact_mut(p.c) {
+        let phi = px[0].atan2(px[1]);
+        let rho = (px[0] * px[0] + px[1] * px[1]).sqrt();
+        px[0] = (phi + rad).sin() * rho;
+        px[1] = (phi + rad).cos() * rho;
+    }
+    out
+}
+
+/// ScaleNRotate of one element with fixed `rot` (degrees) and `scale`.
+pub fn scale_rotate(
+    p: &Plane<f64>,
+    rot: f64,
+    scale: f64,
+    interp: Interp,
+    normals: bool,
+) -> Plane<f64> {
+    let m = rotation_matrix(p.w as f64 / 2.0, p.h as f64 / 2.0, rot, scale);
+    if normals {
+        warp_affine(&rotate_normals(p, rot), &m, interp)
+    } else {
+        warp_affine(p, &m, interp)
+    }
+}
+
+/// How the image is cast to uint8 before ToTensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImageCast {
+    /// Clamp to [0, 255], then truncate (default, quirk Q23 fixed).
+    #[default]
+    Clamp,
+    /// Truncate toward zero, then wrap modulo 256 (the reference on x86-64).
+    Wrap,
+}
+
+/// `astype(uint8)` of a resized image value.
+#[inline]
+pub fn cast_u8(v: f64, mode: ImageCast) -> u8 {
+    match mode {
+        ImageCast::Clamp => v.clamp(0.0, 255.0) as u8,
+        ImageCast::Wrap => (v.trunc() as i64).rem_euclid(256) as u8,
+    }
+}
+
+/// ImageNet mean / std.
+pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// ImageNet std.
+pub const STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// ToTensor + Normalize of a uint8 HWC image → CHW f32, `((u8/255) − mean)/std` in f32.
+pub fn normalize_image(img: &Plane<u8>) -> Vec<f32> {
+    let (h, w) = (img.h, img.w);
+    let mut out = vec![0.0f32; 3 * h * w];
+    for k in 0..3 {
+        for i in 0..h * w {
+            out[k * h * w + i] = ((img.data[i * 3 + k] as f32) / 255.0 - MEAN[k]) / STD[k];
+        }
+    }
+    out
+}
+
+/// AddIgnoreRegions: a human-parts map that is entirely 0 becomes entirely 255.
+pub fn ignore_empty_parts(p: &mut Plane<f64>) {
+    if p.data.iter().all(|&v| v == 0.0) {
+        p.data.fill(255.0);
+    }
+}
+
+/// AddIgnoreRegions: normals with norm exactly 0 become 255 on all channels.
+pub fn ignore_zero_normals(p: &mut Plane<f64>) {
+    for px in p.data.chunks_exact_mut(p.c) {
+        if (px[0] * px[0] + px[1] * px[1] + px[2] * px[2]).sqrt() == 0.0 {
+            px.fill(255.0);
+        }
+    }
+}
+
+/// HWC → CHW f32.
+pub fn to_chw(p: &Plane<f64>) -> Vec<f32> {
+    let n = p.h * p.w;
+    let mut out = vec![0.0f32; p.c * n];
+    for i in 0..n {
+        for k in 0..p.c {
+            out[k * n + i] = p.data[i * p.c + k] as f32;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_uses_floor_not_half_pixel() {
+        let p = Plane::from_vec(1, 4, 1, vec![0.0, 1.0, 2.0, 3.0]);
+        // 4 → 3: x·4/3 = 0, 1.33, 2.67 → 0, 1, 2 (half-pixel would give 0, 2, 3)
+        assert_eq!(resize(&p, 1, 3, Interp::Nearest).data, vec![0.0, 1.0, 2.0]);
+    }
+
+    #[test]
+    fn cubic_weights_sum_to_one_and_interpolate() {
+        for i in 0..32 {
+            let w = cubic_weights(i as f32 / 32.0);
+            assert!((w.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        }
+        assert_eq!(cubic_weights(0.0), [0.0, 1.0, 0.0, 0.0]);
+        let p = Plane::from_vec(2, 2, 1, vec![5.0; 4]);
+        assert!(resize(&p, 5, 3, Interp::Cubic)
+            .data
+            .iter()
+            .all(|v| (v - 5.0).abs() < 1e-9));
+    }
+
+    #[test]
+    fn identity_warp_is_exact() {
+        let p = Plane::from_vec(3, 4, 1, (0..12).map(|v| v as f64).collect());
+        let m = rotation_matrix(2.0, 1.5, 0.0, 1.0);
+        assert_eq!(warp_affine(&p, &m, Interp::Nearest).data, p.data);
+        assert_eq!(warp_affine(&p, &m, Interp::Cubic).data, p.data);
+    }
+
+    #[test]
+    fn flip_negates_normals_x() {
+        let p = Plane::from_vec(1, 2, 3, vec![0.5, 0.1, 0.2, -0.3, 0.4, 0.6]);
+        assert_eq!(hflip(&p, true).data, vec![0.3, 0.4, 0.6, -0.5, 0.1, 0.2]);
+    }
+
+    #[test]
+    fn uint8_cast_modes() {
+        assert_eq!(cast_u8(-3.2, ImageCast::Wrap), 253);
+        assert_eq!(cast_u8(256.2, ImageCast::Wrap), 0);
+        assert_eq!(cast_u8(254.7, ImageCast::Wrap), 254);
+        assert_eq!(cast_u8(-0.5, ImageCast::Wrap), 0);
+        assert_eq!(cast_u8(-3.2, ImageCast::Clamp), 0);
+        assert_eq!(cast_u8(256.2, ImageCast::Clamp), 255);
+    }
+}
