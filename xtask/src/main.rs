@@ -4,6 +4,8 @@
 //!   tensor with the reference (FORMAT.md §12); prints `parity: PASS` / `parity: FAIL (...)`,
 //!   exit code 0 only on PASS.
 //! - `params --config FILE` — total / trainable / breakdown parameter counts of a config.
+//! - `dataset verify ROOT` — check and decode every file of a PASCAL_MT folder; exit 1 on problems.
+//! - `dataset synth OUT [--ids N] [--seed S]` — write a synthetic PASCAL_MT-format dataset.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +14,9 @@ use anyhow::{bail, Context, Result};
 
 const USAGE: &str = "usage:
   cargo xtask parity FIXTURE.json [FIXTURE.json ...]
-  cargo xtask params --config CONFIG.toml|json [--json]";
+  cargo xtask params --config CONFIG.toml|json [--json]
+  cargo xtask dataset verify ROOT [--cache-dir DIR] [--threads N]
+  cargo xtask dataset synth OUT [--ids N] [--seed S] [--size WxH]";
 
 fn main() -> ExitCode {
     match run() {
@@ -33,6 +37,7 @@ fn run() -> Result<ExitCode> {
     match cmd.as_str() {
         "parity" => parity(&args[1..]),
         "params" => params(&args[1..]),
+        "dataset" => dataset(&args[1..]),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -111,4 +116,66 @@ fn params(args: &[String]) -> Result<ExitCode> {
     println!("main.py printout: trainable {} | decoder {} | lora {} | extra {} | total {} | total without lora {}",
         m.number_of_trainable_params, m.decoder_params, m.lora_params, m.extra_params, m.total_params, m.total_params_without_lora);
     Ok(ExitCode::SUCCESS)
+}
+
+fn dataset(args: &[String]) -> Result<ExitCode> {
+    let Some(sub) = args.first() else {
+        bail!("dataset needs a subcommand\n{USAGE}")
+    };
+    let mut positional = Vec::new();
+    let mut opts = std::collections::HashMap::new();
+    let mut it = args[1..].iter();
+    while let Some(a) = it.next() {
+        if let Some(k) = a.strip_prefix("--") {
+            let v = it.next().with_context(|| format!("--{k} needs a value"))?;
+            opts.insert(k.to_string(), v.clone());
+        } else {
+            positional.push(a.clone());
+        }
+    }
+    let path = PathBuf::from(positional.first().context("missing dataset folder")?);
+    match sub.as_str() {
+        "verify" => {
+            let mut root = mtlora_pascal::PascalRoot::new(&path);
+            if let Some(c) = opts.get("cache-dir") {
+                root = root.with_cache_dir(c);
+            }
+            let threads = match opts.get("threads") {
+                Some(t) => t.parse().context("--threads")?,
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            };
+            let report = mtlora_pascal::verify(&root, threads);
+            print!("{}", report.render(&path));
+            Ok(if report.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        "synth" => {
+            let mut cfg = mtlora_pascal::SynthConfig::default();
+            if let Some(n) = opts.get("ids") {
+                cfg.ids = n.parse().context("--ids")?;
+            }
+            if let Some(s) = opts.get("seed") {
+                cfg.seed = s.parse().context("--seed")?;
+            }
+            if let Some(s) = opts.get("size") {
+                let (w, h) = s.split_once('x').context("--size WxH")?;
+                cfg.sizes = vec![(
+                    w.parse().context("--size W")?,
+                    h.parse().context("--size H")?,
+                )];
+            }
+            let (train, val) = mtlora_pascal::synthesize(&path, &cfg)?;
+            println!(
+                "wrote {} train and {} val ids to {}",
+                train.len(),
+                val.len(),
+                path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        other => bail!("unknown dataset subcommand {other:?}\n{USAGE}"),
+    }
 }

@@ -24,3 +24,8 @@ pub use pipeline::{process, Augment, Processed, TransformConfig};
 pub use plane::Plane;
 pub use sample::{decode_sample, RawSample, Task};
 pub use transforms::ImageCast;
+pub mod synth;
+pub mod verify;
+
+pub use synth::{synthesize, SynthConfig};
+pub use verify::{verify, VerifyReport};
