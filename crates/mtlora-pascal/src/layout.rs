@@ -188,11 +188,11 @@ pub fn parts_json_text(entries: &[(String, Vec<i64>)]) -> String {
     format!("{{\n{}\n}}\n", body.join(",\n"))
 }
 
+/// Field names and per-element field values of a struct array.
+pub type StructFields = (Vec<String>, Vec<Vec<MatValue>>);
+
 /// The `anno.objects` struct of a human-parts MAT file (fields by position).
-pub fn objects_of(
-    path: &Path,
-    vars: &[(String, MatValue)],
-) -> Result<Option<(Vec<String>, Vec<Vec<MatValue>>)>> {
+pub fn objects_of(path: &Path, vars: &[(String, MatValue)]) -> Result<Option<StructFields>> {
     let anno = vars
         .iter()
         .find(|(n, _)| n == "anno")

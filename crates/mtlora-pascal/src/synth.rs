@@ -45,12 +45,15 @@ const CASES: [&str; 8] = [
     "two_persons_overlapping_parts",
 ];
 
+/// `(y0, x0, y1, x1)`, end-exclusive.
+type Rect = (usize, usize, usize, usize);
+
 struct Obj {
     class: &'static str,
     class_ind: u8,
     context_id: u16,
     rect: (usize, usize, usize, usize), // y0, x0, y1, x1 (exclusive)
-    parts: Vec<(&'static str, (usize, usize, usize, usize))>,
+    parts: Vec<(&'static str, Rect)>,
     empty_mask: bool,
 }
 
@@ -160,7 +163,7 @@ fn palette() -> Vec<u8> {
         .flat_map(|i| {
             let (mut r, mut g, mut b, mut c) = (0u8, 0u8, 0u8, i);
             for j in 0..8 {
-                r |= (((c >> 0) & 1) as u8) << (7 - j);
+                r |= ((c & 1) as u8) << (7 - j);
                 g |= (((c >> 1) & 1) as u8) << (7 - j);
                 b |= (((c >> 2) & 1) as u8) << (7 - j);
                 c >>= 3;
@@ -187,7 +190,7 @@ fn write_id(
     let objs = objects_for(case, h, w, rng);
     let n = h * w;
     // LabelMap: wall (valid) or sky (invalid) on top, floor (valid) below
-    let top: u16 = if index % 2 == 0 { 440 } else { 360 };
+    let top: u16 = if index.is_multiple_of(2) { 440 } else { 360 };
     let mut label_map: Vec<f64> = (0..n)
         .map(|i| if i / w < h / 2 { top as f64 } else { 158.0 })
         .collect();
@@ -266,7 +269,7 @@ fn write_id(
         &["imname", "objects"],
         vec![vec![string(&format!("{id}.jpg")), objects_value]],
     );
-    let compress = index % 2 == 0;
+    let compress = index.is_multiple_of(2);
     write(
         &root.join(format!("human_parts/{id}.mat")),
         &write_mat(&[("anno", &anno)], compress),

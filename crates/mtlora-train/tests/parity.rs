@@ -75,3 +75,8 @@ fn bad_fixture_paths_are_errors_not_panics() {
         .to_string();
     assert!(e.contains("does_not_exist.json"), "{e}");
 }
+
+#[test]
+fn pascal_mini() {
+    assert_parity("pascal_mini.json");
+}

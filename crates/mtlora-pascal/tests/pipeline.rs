@@ -1,0 +1,344 @@
+//! Decoding, Parts-index caching, bad inputs and the loader, on the `pascal_mini` fixture and
+//! on synthetic datasets.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataset::Dataset;
+use mtlora_pascal::layout::PascalRoot;
+use mtlora_pascal::sample::{decode_sample, Task};
+use mtlora_pascal::{
+    load_batch, synthesize, verify, DatasetConfig, PascalBatcher, PascalDataset, PascalError,
+    SynthConfig, TransformConfig,
+};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mtlora-pascal-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
+fn listing(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(listing(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `raw.{id}.*` tensors of the fixture as (shape, f64 values).
+fn fixture_tensors() -> BTreeMap<String, (Vec<usize>, Vec<f64>)> {
+    let bytes = std::fs::read(fixtures().join("pascal_mini_val.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("raw."))
+        .map(|(n, v)| {
+            let vals: Vec<f64> = match v.dtype() {
+                safetensors::Dtype::U8 => v.data().iter().map(|&b| b as f64).collect(),
+                safetensors::Dtype::F32 => v
+                    .data()
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+                    .collect(),
+                d => panic!("{d:?}"),
+            };
+            (n, (v.shape().to_vec(), vals))
+        })
+        .collect()
+}
+
+fn mini_root(cache: &Path) -> PascalRoot {
+    PascalRoot::new(fixtures().join("pascal_mini")).with_cache_dir(cache)
+}
+
+#[test]
+fn every_file_kind_decodes_like_the_reference() {
+    let cache = tmp("decode");
+    let root = mini_root(&cache);
+    let parts = root.parts_index("val").unwrap();
+    let reference = fixture_tensors();
+    for id in root.split_ids("val").unwrap() {
+        let raw = decode_sample(
+            &id,
+            &root.paths(&id),
+            &Task::ALL,
+            parts.get(&id).map(Vec::as_slice),
+        )
+        .unwrap();
+        let (shape, img) = &reference[&format!("raw.{id}.image")];
+        assert_eq!(shape, &vec![raw.image.h, raw.image.w, 3]);
+        let max = img
+            .iter()
+            .zip(&raw.image.data)
+            .map(|(a, &b)| (a - b as f64).abs())
+            .fold(0.0, f64::max);
+        assert!(max <= 4.0, "{id}: JPEG differs by {max} levels");
+        for (t, l) in &raw.labels {
+            let (_, r) = &reference[&format!("raw.{id}.{}", t.name())];
+            let mine: Vec<f64> = l.data.iter().map(|&v| v as f32 as f64).collect();
+            assert_eq!(&mine, r, "{id} {}", t.name());
+        }
+    }
+}
+
+#[test]
+fn parts_index_is_regenerated_into_the_cache_not_the_dataset() {
+    let data = tmp("ro-data");
+    copy_dir(&fixtures().join("pascal_mini"), &data);
+    let before = listing(&data);
+    // read-only permissions (effective for non-root users; the listing check covers root)
+    for (p, _) in &before {
+        let mut perm = std::fs::metadata(p).unwrap().permissions();
+        perm.set_readonly(true);
+        std::fs::set_permissions(p, perm).unwrap();
+    }
+    let cache = tmp("ro-cache");
+    let root = PascalRoot::new(&data).with_cache_dir(&cache);
+    let idx = root.parts_index("val").unwrap();
+    assert_eq!(idx["2009_000202"], vec![15, -1, 12]);
+    let text = std::fs::read_to_string(cache.join("ImageSets/Parts/val.txt")).unwrap();
+    let sidecar: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("pascal_mini.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        text,
+        sidecar["parts_json"]["regenerated_content_of_missing"]
+            .as_str()
+            .unwrap()
+    );
+    assert_eq!(listing(&data), before, "the dataset folder was modified");
+    // a stale cache (keys differ from the split) is regenerated
+    std::fs::write(cache.join("ImageSets/Parts/val.txt"), "{\"other\": [15]}").unwrap();
+    assert_eq!(root.parts_index("val").unwrap(), idx);
+    for (p, _) in &before {
+        let mut perm = std::fs::metadata(p).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perm.set_readonly(false);
+        std::fs::set_permissions(p, perm).unwrap();
+    }
+}
+
+fn one_id_copy(name: &str) -> (PathBuf, PascalRoot, String) {
+    let data = tmp(name);
+    copy_dir(&fixtures().join("pascal_mini"), &data);
+    let root = PascalRoot::new(&data).with_cache_dir(data.with_extension("cache"));
+    (data, root, "2009_000201".to_string())
+}
+
+fn decode_err(root: &PascalRoot, id: &str) -> String {
+    let parts = root.parts_index("val").unwrap();
+    decode_sample(
+        id,
+        &root.paths(id),
+        &Task::ALL,
+        parts.get(id).map(Vec::as_slice),
+    )
+    .unwrap_err()
+    .to_string()
+}
+
+#[test]
+fn truncated_jpeg_is_a_named_error() {
+    let (data, root, id) = one_id_copy("bad-jpeg");
+    let p = data.join(format!("JPEGImages/{id}.jpg"));
+    let bytes = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    let e = decode_err(&root, &id);
+    assert!(
+        e.contains(&format!("{id}.jpg")) && e.contains("JPEG"),
+        "{e}"
+    );
+}
+
+#[test]
+fn png_of_the_wrong_size_is_a_named_error() {
+    let (data, root, id) = one_id_copy("bad-png");
+    let small = mtlora_pascal::codec::encode_png(&mtlora_pascal::Plane::new(5, 7, 1), None);
+    std::fs::write(data.join(format!("sal_distill/{id}.png")), small).unwrap();
+    let e = decode_err(&root, &id);
+    assert!(
+        e.contains(&format!("sal_distill/{id}.png"))
+            && e.contains("5x7")
+            && e.contains("differs from the image"),
+        "{e}"
+    );
+}
+
+#[test]
+fn mat_file_with_a_missing_field_is_a_named_error() {
+    use mtlora_pascal::mat::{matrix, string, write_mat, MatValue};
+    let (data, root, id) = one_id_copy("bad-mat");
+    // objects without the `parts` field
+    let objects = MatValue::Struct {
+        dims: vec![1, 1],
+        fields: vec!["class".into(), "class_ind".into(), "mask".into()],
+        elems: vec![vec![
+            string("person"),
+            matrix(1, 1, &[15.0], 6),
+            matrix(1, 1, &[1.0], 9),
+        ]],
+    };
+    let anno = MatValue::Struct {
+        dims: vec![1, 1],
+        fields: vec!["imname".into(), "objects".into()],
+        elems: vec![vec![string("x"), objects]],
+    };
+    std::fs::write(
+        data.join(format!("human_parts/{id}.mat")),
+        write_mat(&[("anno", &anno)], true),
+    )
+    .unwrap();
+    // the cached Parts index would hide the MAT file from the index; decode uses the file directly
+    let e = decode_sample(&id, &root.paths(&id), &[Task::HumanParts], Some(&[15]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("human_parts/{id}.mat")) && e.contains("class, class_ind, mask, parts"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_file_unknown_split_and_task_are_errors() {
+    let (data, root, id) = one_id_copy("missing");
+    std::fs::remove_file(data.join(format!("normals_distill/{id}.png"))).unwrap();
+    let e = decode_err(&root, &id);
+    assert!(
+        e.contains(&format!("normals_distill/{id}.png")) && e.contains("missing file"),
+        "{e}"
+    );
+    assert!(
+        matches!(root.split_ids("test"), Err(PascalError::Invalid(m)) if m.contains("unknown split"))
+    );
+    assert!(Task::from_name("depth")
+        .unwrap_err()
+        .to_string()
+        .contains("unknown task"));
+    // verify lists every problem, not just the first
+    std::fs::remove_file(data.join("sal_distill/2009_000202.png")).unwrap();
+    let report = verify(&root, 2);
+    let text = report.problems.join("\n");
+    assert!(
+        text.contains("normals_distill/2009_000201.png")
+            && text.contains("sal_distill/2009_000202.png"),
+        "{text}"
+    );
+}
+
+#[test]
+fn synthetic_dataset_verifies_and_loads_deterministically() {
+    let out = tmp("synth");
+    let cfg = SynthConfig {
+        ids: 8,
+        seed: 3,
+        sizes: vec![(50, 38), (38, 50)],
+    };
+    let (train, val) = synthesize(&out, &cfg).unwrap();
+    assert_eq!((train.len(), val.len()), (4, 4));
+    let root = PascalRoot::new(&out).with_cache_dir(out.with_extension("cache"));
+    let report = verify(&root, 2);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(
+        report.splits[0].with_parts, 2,
+        "cases: parts, none, dog+parts, no-parts+cat"
+    );
+
+    let dcfg = DatasetConfig {
+        splits: vec!["train".into()],
+        tasks: Task::ALL.to_vec(),
+        transform: TransformConfig {
+            size: [32, 32],
+            ..Default::default()
+        },
+        augment: true,
+        seed: 7,
+    };
+    let ds = PascalDataset::new(root.clone(), dcfg.clone()).unwrap();
+    assert_eq!(ds.len(), 4);
+    let idx: Vec<usize> = (0..4).collect();
+    let a = load_batch(&ds, &idx, 1).unwrap();
+    let b = load_batch(&ds, &idx, 3).unwrap();
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(
+            x.image, y.image,
+            "augmentation must not depend on the worker count"
+        );
+    }
+    ds.set_epoch(1);
+    let c = load_batch(&ds, &idx, 2).unwrap();
+    assert!(
+        a.iter().zip(&c).any(|(x, y)| x.image != y.image),
+        "a new epoch draws new augmentations"
+    );
+
+    let batch = PascalBatcher.batch(a, &burn::tensor::Device::default());
+    assert_eq!(batch.image.dims(), [4, 3, 32, 32]);
+    assert_eq!(batch.targets[&Task::Normals].dims(), [4, 3, 32, 32]);
+    assert_eq!(batch.targets[&Task::Semseg].dims(), [4, 1, 32, 32]);
+    let parts: Vec<f32> = batch.targets[&Task::HumanParts]
+        .clone()
+        .into_data()
+        .to_vec()
+        .unwrap();
+    // image 1 has no objects: its human-parts map is entirely ignored
+    assert!(parts[1024..2048].iter().all(|&v| v == 255.0));
+    assert_eq!(batch.ids, train);
+
+    let val_ds = PascalDataset::new(
+        root,
+        DatasetConfig {
+            splits: vec!["val".into()],
+            augment: false,
+            ..dcfg
+        },
+    )
+    .unwrap();
+    assert_eq!(val_ds.get(0).unwrap().id, val[0]);
+}
+
+#[test]
+fn epoch_batches_shuffle_and_drop_last() {
+    let b = mtlora_pascal::epoch_batches(10, 4, Some((1, 0)), true);
+    assert_eq!(b.len(), 2);
+    let mut all: Vec<usize> = b.concat();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 8);
+    assert_eq!(
+        mtlora_pascal::epoch_batches(10, 4, Some((1, 0)), true),
+        b,
+        "same seed, same order"
+    );
+    assert_ne!(mtlora_pascal::epoch_batches(10, 4, Some((1, 1)), true), b);
+    assert_eq!(
+        mtlora_pascal::epoch_batches(5, 2, None, false),
+        vec![vec![0, 1], vec![2, 3], vec![4]]
+    );
+}
