@@ -305,7 +305,7 @@ fn synthetic_dataset_verifies_and_loads_deterministically() {
     let parts: Vec<f32> = batch.targets[&Task::HumanParts]
         .clone()
         .into_data()
-        .to_vec()
+        .try_to_vec()
         .unwrap();
     // image 1 has no objects: its human-parts map is entirely ignored
     assert!(parts[1024..2048].iter().all(|&v| v == 255.0));
