@@ -19,6 +19,7 @@ const USAGE: &str = "usage:
   cargo xtask dataset synth OUT [--ids N] [--seed S] [--size WxH]";
 
 fn main() -> ExitCode {
+    mtlora_pascal::tune_allocator();
     match run() {
         Ok(code) => code,
         Err(e) => {

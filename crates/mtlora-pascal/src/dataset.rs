@@ -96,7 +96,7 @@ impl PascalDataset {
             );
             Augment::draw(&mut rng)
         });
-        Ok(process(&raw, &self.config.transform, augment))
+        Ok(process(raw, &self.config.transform, augment))
     }
 }
 

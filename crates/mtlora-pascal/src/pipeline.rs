@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use crate::plane::Plane;
 use crate::sample::{RawSample, Task};
 use crate::transforms::{
-    cast_u8, fixed_resize, hflip, ignore_empty_parts, ignore_zero_normals, normalize_image,
-    scale_rotate, to_chw, ImageCast, Interp,
+    cast_u8, fixed_resize, hflip_in_place, ignore_zero_normals, normalize_image, resize_cubic,
+    resize_nearest, rotate_normals_in_place, rotation_matrix, to_chw, warp_cubic, warp_nearest,
+    ImageCast, Interp,
 };
 
 /// Random augmentation parameters of one training sample.
@@ -93,48 +94,60 @@ pub struct Processed {
     pub labels: BTreeMap<Task, Vec<f32>>,
 }
 
-fn interp_of(t: Option<Task>) -> Interp {
-    match t {
-        None | Some(Task::Normals) => Interp::Cubic,
-        _ => Interp::Nearest,
-    }
-}
-
 /// Apply the pipeline: (train only) flip → ScaleNRotate, then FixedResize → AddIgnoreRegions
-/// → ToTensor → Normalize.
-pub fn process(raw: &RawSample, cfg: &TransformConfig, augment: Option<Augment>) -> Processed {
-    let mut image = raw.image.to_f64();
-    let mut labels: BTreeMap<Task, Plane<f64>> = raw.labels.clone();
+/// → ToTensor → Normalize. Label maps stay integer (nearest interpolation only).
+pub fn process(raw: RawSample, cfg: &TransformConfig, augment: Option<Augment>) -> Processed {
+    let original_size = [raw.image.h, raw.image.w];
+    let RawSample {
+        id,
+        mut image,
+        mut maps,
+        mut normals,
+    } = raw;
+    let mut warped = None;
     if let Some(a) = augment {
         if a.flip {
-            image = hflip(&image, false);
-            for (t, l) in labels.iter_mut() {
-                *l = hflip(l, *t == Task::Normals);
+            hflip_in_place(&mut image);
+            maps.values_mut().for_each(hflip_in_place);
+            if let Some(n) = normals.as_mut() {
+                hflip_in_place(n);
+                n.data.chunks_exact_mut(3).for_each(|px| px[0] = -px[0]);
             }
         }
-        image = scale_rotate(&image, a.rot, a.scale, Interp::Cubic, false);
-        for (t, l) in labels.iter_mut() {
-            *l = scale_rotate(l, a.rot, a.scale, interp_of(Some(*t)), *t == Task::Normals);
+        let m = rotation_matrix(image.w as f64 / 2.0, image.h as f64 / 2.0, a.rot, a.scale);
+        warped = Some(warp_cubic(&image, &m));
+        for l in maps.values_mut() {
+            *l = warp_nearest(l, &m);
+        }
+        if let Some(n) = normals.as_mut() {
+            rotate_normals_in_place(n, a.rot);
+            *n = warp_cubic(n, &m);
         }
     }
     let [h, w] = cfg.size;
-    let image = fixed_resize(&image, h, w, Interp::Cubic, false);
+    let image = match &warped {
+        Some(wp) => resize_cubic(wp, h, w),
+        None => resize_cubic(&image, h, w),
+    };
     let image_u8 = image.map(|v| cast_u8(v, cfg.cast));
-    let mut out = BTreeMap::new();
-    for (t, l) in labels {
-        let mut l = fixed_resize(&l, h, w, interp_of(Some(t)), t == Task::Normals);
-        match t {
-            Task::HumanParts => ignore_empty_parts(&mut l),
-            Task::Normals => ignore_zero_normals(&mut l),
-            _ => {}
+    let mut labels = BTreeMap::new();
+    for (t, l) in maps {
+        let mut l = resize_nearest(&l, h, w);
+        if t == Task::HumanParts && l.data.iter().all(|&v| v == 0) {
+            l.data.fill(255);
         }
-        out.insert(t, to_chw(&l));
+        labels.insert(t, l.data.iter().map(|&v| v as f32).collect());
+    }
+    if let Some(n) = normals {
+        let mut n = fixed_resize(&n, h, w, Interp::Cubic, true);
+        ignore_zero_normals(&mut n);
+        labels.insert(Task::Normals, to_chw(&n));
     }
     Processed {
-        id: raw.id.clone(),
-        original_size: [raw.image.h, raw.image.w],
+        id,
+        original_size,
         image: normalize_image(&image_u8),
         image_u8,
-        labels: out,
+        labels,
     }
 }

@@ -66,8 +66,22 @@ pub struct RawSample {
     pub id: String,
     /// RGB `H×W×3`.
     pub image: Plane<u8>,
-    /// Per task: label `H×W×C` as f64 (semseg/parts raw ids, sal 0/1, normals masked vectors).
-    pub labels: BTreeMap<Task, Plane<f64>>,
+    /// Integer label maps `H×W` (semseg and parts ids, sal 0/1), nearest-interpolated.
+    pub maps: BTreeMap<Task, Plane<u8>>,
+    /// Masked normals `H×W×3` (if requested).
+    pub normals: Option<Plane<f64>>,
+}
+
+impl RawSample {
+    /// Every label as f64 `H×W×C` (for comparisons and statistics).
+    pub fn labels(&self) -> BTreeMap<Task, Plane<f64>> {
+        let mut out: BTreeMap<Task, Plane<f64>> =
+            self.maps.iter().map(|(t, m)| (*t, m.to_f64())).collect();
+        if let Some(n) = &self.normals {
+            out.insert(Task::Normals, n.clone());
+        }
+        out
+    }
 }
 
 fn check_size(path: &Path, h: usize, w: usize, img: &Plane<u8>) -> Result<()> {
@@ -97,19 +111,19 @@ fn single_channel(path: &Path, p: Plane<u8>, kind: PngKind) -> Result<Plane<u8>>
 }
 
 /// Semseg: raw sample values (palette indices for 'P').
-pub fn decode_semseg(path: &Path, img: &Plane<u8>) -> Result<Plane<f64>> {
+pub fn decode_semseg(path: &Path, img: &Plane<u8>) -> Result<Plane<u8>> {
     let (p, kind) = read_png_raw(path)?;
     let p = single_channel(path, p, kind)?;
     check_size(path, p.h, p.w, img)?;
-    Ok(p.to_f64())
+    Ok(p)
 }
 
 /// Saliency: `v/255 > 0.5` on raw values (128 → 1, 127 → 0).
-pub fn decode_sal(path: &Path, img: &Plane<u8>) -> Result<Plane<f64>> {
+pub fn decode_sal(path: &Path, img: &Plane<u8>) -> Result<Plane<u8>> {
     let (p, kind) = read_png_raw(path)?;
     let p = single_channel(path, p, kind)?;
     check_size(path, p.h, p.w, img)?;
-    Ok(p.map(|v| if v as f64 / 255.0 > 0.5 { 1.0 } else { 0.0 }))
+    Ok(p.map(|v| u8::from(v as f64 / 255.0 > 0.5)))
 }
 
 /// `LabelMap` of a PASCAL-Context MAT file, row-major.
@@ -135,21 +149,52 @@ pub fn decode_normals(path: &Path, context: &Path, img: &Plane<u8>) -> Result<Pl
     check_size(path, p.h, p.w, img)?;
     let (lh, lw, lm) = decode_label_map(context)?;
     check_size(context, lh, lw, img)?;
-    let mut out = p.map(|v| 2.0 * v as f64 / 255.0 - 1.0);
+    let valid = normal_valid_table();
+    let lut: Vec<f64> = (0..256).map(|v| 2.0 * v as f64 / 255.0 - 1.0).collect();
+    let mut out = p.map(|v| lut[v as usize]);
     for (i, &cls) in lm.iter().enumerate() {
-        if !normal_valid(cls) {
+        let ok =
+            cls >= 0.0 && (cls as usize) < valid.len() && cls.fract() == 0.0 && valid[cls as usize];
+        if !ok {
             out.data[i * 3..i * 3 + 3].fill(0.0);
         }
     }
     Ok(out)
 }
 
-fn mask_of(path: &Path, v: &MatValue, img: &Plane<u8>, what: &str) -> Result<Vec<f64>> {
-    let (h, w, m) = v
-        .as_matrix()
-        .ok_or_else(|| PascalError::corrupt(path, format!("{what} is not a 2-D numeric array")))?;
-    check_size(path, h, w, img)?;
-    Ok(m)
+fn normal_valid_table() -> &'static [bool] {
+    static TABLE: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| (0..=460).map(|i| normal_valid(i as f64)).collect())
+}
+
+/// Paint `value` into the row-major `out` wherever the (column-major) MAT mask is non-zero.
+fn paint(
+    path: &Path,
+    v: &MatValue,
+    img: &Plane<u8>,
+    value: u8,
+    out: &mut [u8],
+    what: &str,
+) -> Result<()> {
+    let MatValue::Numeric { dims, data, .. } = v else {
+        return Err(PascalError::corrupt(path, format!("{what} is not numeric")));
+    };
+    if dims.len() != 2 {
+        return Err(PascalError::corrupt(
+            path,
+            format!("{what} is not 2-D ({dims:?})"),
+        ));
+    }
+    check_size(path, dims[0], dims[1], img)?;
+    let h = dims[0];
+    for (c, col) in data.chunks_exact(h.max(1)).enumerate() {
+        for (r, &m) in col.iter().enumerate() {
+            if m != 0.0 {
+                out[r * img.w + c] = value;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Human parts (6-part grouping): painted only if the Parts list contains 15; persons with
@@ -158,8 +203,8 @@ pub fn decode_human_parts(
     path: &Path,
     parts_list: Option<&[i64]>,
     img: &Plane<u8>,
-) -> Result<Plane<f64>> {
-    let mut out = Plane::<f64>::new(img.h, img.w, 1);
+) -> Result<Plane<u8>> {
+    let mut out = Plane::<u8>::new(img.h, img.w, 1);
     if !parts_list.is_some_and(has_persons) {
         return Ok(out);
     }
@@ -193,12 +238,7 @@ pub fn decode_human_parts(
             let g = part_group(name).ok_or_else(|| {
                 PascalError::corrupt(path, format!("object {i}: unknown part name {name:?}"))
             })?;
-            let m = mask_of(path, &part[1], img, "part mask")?;
-            for (px, v) in m.iter().enumerate() {
-                if *v != 0.0 {
-                    out.data[px] = g as f64;
-                }
-            }
+            paint(path, &part[1], img, g, &mut out.data, "part mask")?;
         }
     }
     Ok(out)
@@ -212,19 +252,31 @@ pub fn decode_sample(
     parts_list: Option<&[i64]>,
 ) -> Result<RawSample> {
     let image = read_rgb(&paths.image)?;
-    let mut labels = BTreeMap::new();
+    let mut maps = BTreeMap::new();
+    let mut normals = None;
     for &t in tasks {
-        let l = match t {
-            Task::Semseg => decode_semseg(&paths.semseg, &image)?,
-            Task::HumanParts => decode_human_parts(&paths.human_parts, parts_list, &image)?,
-            Task::Sal => decode_sal(&paths.sal, &image)?,
-            Task::Normals => decode_normals(&paths.normals, &paths.context, &image)?,
-        };
-        labels.insert(t, l);
+        match t {
+            Task::Semseg => {
+                maps.insert(t, decode_semseg(&paths.semseg, &image)?);
+            }
+            Task::HumanParts => {
+                maps.insert(
+                    t,
+                    decode_human_parts(&paths.human_parts, parts_list, &image)?,
+                );
+            }
+            Task::Sal => {
+                maps.insert(t, decode_sal(&paths.sal, &image)?);
+            }
+            Task::Normals => {
+                normals = Some(decode_normals(&paths.normals, &paths.context, &image)?)
+            }
+        }
     }
     Ok(RawSample {
         id: id.to_string(),
         image,
-        labels,
+        maps,
+        normals,
     })
 }

@@ -103,7 +103,7 @@ fn check_id(root: &PascalRoot, id: &str, parts_list: Option<&[i64]>) -> IdStats 
             for &v in &l.data {
                 s.parts[v as usize] += 1;
             }
-            s.with_parts = l.data.iter().any(|&v| v != 0.0);
+            s.with_parts = l.data.iter().any(|&v| v != 0);
         }
         Err(e) => {
             ok = false;
@@ -120,7 +120,7 @@ fn check_id(root: &PascalRoot, id: &str, parts_list: Option<&[i64]>) -> IdStats 
     match decode_sal(&p.sal, &img) {
         Ok(l) => {
             s.sal = (
-                l.data.iter().filter(|&&v| v > 0.0).count() as u64,
+                l.data.iter().filter(|&&v| v > 0).count() as u64,
                 l.data.len() as u64,
             )
         }

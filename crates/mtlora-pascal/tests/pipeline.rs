@@ -99,7 +99,7 @@ fn every_file_kind_decodes_like_the_reference() {
             .map(|(a, &b)| (a - b as f64).abs())
             .fold(0.0, f64::max);
         assert!(max <= 4.0, "{id}: JPEG differs by {max} levels");
-        for (t, l) in &raw.labels {
+        for (t, l) in &raw.labels() {
             let (_, r) = &reference[&format!("raw.{id}.{}", t.name())];
             let mine: Vec<f64> = l.data.iter().map(|&v| v as f32 as f64).collect();
             assert_eq!(&mine, r, "{id} {}", t.name());
@@ -341,4 +341,80 @@ fn epoch_batches_shuffle_and_drop_last() {
         mtlora_pascal::epoch_batches(5, 2, None, false),
         vec![vec![0, 1], vec![2, 3], vec![4]]
     );
+}
+
+#[test]
+fn optimized_train_pipeline_equals_the_composition_of_reference_ops() {
+    use mtlora_pascal::transforms::{
+        cast_u8, fixed_resize, hflip, ignore_empty_parts, ignore_zero_normals, normalize_image,
+        scale_rotate, to_chw, ImageCast, Interp,
+    };
+    use mtlora_pascal::{process, Augment};
+    let out = tmp("compose");
+    synthesize(
+        &out,
+        &SynthConfig {
+            ids: 4,
+            seed: 1,
+            sizes: vec![(41, 29)],
+        },
+    )
+    .unwrap();
+    let root = PascalRoot::new(&out).with_cache_dir(out.with_extension("cache"));
+    let parts = root.parts_index("train").unwrap();
+    for id in root.split_ids("train").unwrap() {
+        let raw = decode_sample(
+            &id,
+            &root.paths(&id),
+            &Task::ALL,
+            parts.get(&id).map(Vec::as_slice),
+        )
+        .unwrap();
+        for a in [
+            Augment {
+                flip: true,
+                rot: 12.5,
+                scale: 1.15,
+            },
+            Augment {
+                flip: false,
+                rot: -17.0,
+                scale: 0.8,
+            },
+        ] {
+            let cfg = TransformConfig {
+                size: [24, 20],
+                cast: ImageCast::Wrap,
+            };
+            let fast = process(raw.clone(), &cfg, Some(a));
+            // reference composition on f64 planes
+            let step = |p: &mtlora_pascal::Plane<f64>, interp: Interp, normals: bool| {
+                let p = if a.flip { hflip(p, normals) } else { p.clone() };
+                let p = scale_rotate(&p, a.rot, a.scale, interp, normals);
+                fixed_resize(&p, 24, 20, interp, normals)
+            };
+            let img = step(&raw.image.to_f64(), Interp::Cubic, false)
+                .map(|v| cast_u8(v, ImageCast::Wrap));
+            assert_eq!(fast.image, normalize_image(&img), "{id} image");
+            for (t, l) in raw.labels() {
+                let normals = t == Task::Normals;
+                let mut r = step(
+                    &l,
+                    if normals {
+                        Interp::Cubic
+                    } else {
+                        Interp::Nearest
+                    },
+                    normals,
+                );
+                if t == Task::HumanParts {
+                    ignore_empty_parts(&mut r);
+                }
+                if normals {
+                    ignore_zero_normals(&mut r);
+                }
+                assert_eq!(fast.labels[&t], to_chw(&r), "{id} {}", t.name());
+            }
+        }
+    }
 }

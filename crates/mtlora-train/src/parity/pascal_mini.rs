@@ -135,7 +135,7 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
                     },
                 );
             }
-            for (t, l) in &raw.labels {
+            for (t, l) in &raw.labels() {
                 if let Some(r) = store.get(&format!("{prefix}.{id}.{}", t.name())) {
                     let tol = if *t == Task::Normals {
                         NORMALS_TOL
@@ -174,7 +174,7 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
         let img = to_plane(ref_img);
         let mut fed = raw.clone();
         fed.image = img.map(|v| v as u8);
-        let p = process(&fed, &cfg, None);
+        let p = process(fed, &cfg, None);
         if let Some(r) = val.get(&format!("val.{id}.image_resized_f32")) {
             let resized = fixed_resize(&img, size, size, Interp::Cubic, false);
             add_to(
