@@ -206,3 +206,66 @@ pub fn load_batch(ds: &PascalDataset, indices: &[usize], workers: usize) -> Resu
         .map(|s| s.expect("every slot filled"))
         .collect()
 }
+
+/// Epoch-wise batches of a [`PascalDataset`]: seeded shuffling, `drop_last`, `workers` decode
+/// threads per batch, and the epoch passed to the augmentation seed.
+pub struct PascalLoader<'a> {
+    dataset: &'a PascalDataset,
+    batch_size: usize,
+    workers: usize,
+    shuffle_seed: Option<u64>,
+    drop_last: bool,
+}
+
+impl<'a> PascalLoader<'a> {
+    /// Training loader: shuffled by `seed`, incomplete last batch dropped.
+    pub fn train(dataset: &'a PascalDataset, batch_size: usize, workers: usize, seed: u64) -> Self {
+        Self {
+            dataset,
+            batch_size,
+            workers,
+            shuffle_seed: Some(seed),
+            drop_last: true,
+        }
+    }
+
+    /// Evaluation loader: file order, last batch kept.
+    pub fn eval(dataset: &'a PascalDataset, batch_size: usize, workers: usize) -> Self {
+        Self {
+            dataset,
+            batch_size,
+            workers,
+            shuffle_seed: None,
+            drop_last: false,
+        }
+    }
+
+    /// Number of batches per epoch.
+    pub fn num_batches(&self) -> usize {
+        let n = self.dataset.len();
+        if self.drop_last {
+            n / self.batch_size.max(1)
+        } else {
+            n.div_ceil(self.batch_size.max(1))
+        }
+    }
+
+    /// The batches of `epoch`, decoded lazily one batch at a time onto `device`.
+    pub fn epoch<'d>(
+        &'d self,
+        epoch: u64,
+        device: &'d Device,
+    ) -> impl Iterator<Item = Result<MultiTaskBatch>> + 'd {
+        self.dataset.set_epoch(epoch);
+        let order = epoch_batches(
+            self.dataset.len(),
+            self.batch_size,
+            self.shuffle_seed.map(|s| (s, epoch)),
+            self.drop_last,
+        );
+        order.into_iter().map(move |idx| {
+            let items = load_batch(self.dataset, &idx, self.workers)?;
+            Ok(PascalBatcher.batch(items, device))
+        })
+    }
+}

@@ -17,6 +17,7 @@ pub mod transforms;
 
 pub use dataset::{
     epoch_batches, load_batch, DatasetConfig, MultiTaskBatch, PascalBatcher, PascalDataset,
+    PascalLoader,
 };
 pub use error::{PascalError, Result};
 pub use layout::PascalRoot;

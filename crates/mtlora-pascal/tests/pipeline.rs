@@ -418,3 +418,42 @@ fn optimized_train_pipeline_equals_the_composition_of_reference_ops() {
         }
     }
 }
+
+#[test]
+fn loader_yields_shuffled_full_batches() {
+    let out = tmp("loader");
+    synthesize(
+        &out,
+        &SynthConfig {
+            ids: 10,
+            seed: 2,
+            sizes: vec![(40, 30)],
+        },
+    )
+    .unwrap();
+    let root = PascalRoot::new(&out).with_cache_dir(out.with_extension("cache"));
+    let cfg = DatasetConfig {
+        splits: vec!["train".into()],
+        tasks: vec![Task::Semseg, Task::Sal],
+        transform: TransformConfig {
+            size: [16, 16],
+            ..Default::default()
+        },
+        augment: true,
+        seed: 0,
+    };
+    let ds = PascalDataset::new(root, cfg).unwrap();
+    let device = burn::tensor::Device::default();
+    let loader = mtlora_pascal::PascalLoader::train(&ds, 2, 2, 9);
+    assert_eq!(loader.num_batches(), 2, "5 ids, batch 2, drop_last");
+    let e0: Vec<Vec<String>> = loader.epoch(0, &device).map(|b| b.unwrap().ids).collect();
+    let e0b: Vec<Vec<String>> = loader.epoch(0, &device).map(|b| b.unwrap().ids).collect();
+    assert_eq!(e0, e0b);
+    assert!(e0.iter().all(|b| b.len() == 2));
+    let eval = mtlora_pascal::PascalLoader::eval(&ds, 2, 1);
+    let sizes: Vec<usize> = eval
+        .epoch(0, &device)
+        .map(|b| b.unwrap().ids.len())
+        .collect();
+    assert_eq!(sizes, vec![2, 2, 1]);
+}

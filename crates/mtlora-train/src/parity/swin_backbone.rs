@@ -8,19 +8,12 @@ use mtlora::{load_tensors, read_pth, ModelConfig, NameContext};
 use serde_json::Value;
 
 use super::compare::{add_to, group_of, Group, Tolerance};
-use super::fixture::Fixture;
+use super::fixture::{str_list, Fixture};
 use super::model_forward::{input_tensor, state_subset};
 use super::ParityError;
 
 fn strs(v: Option<&Value>) -> BTreeSet<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
+    str_list(v).into_iter().collect()
 }
 
 pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {

@@ -8,24 +8,13 @@ use mtlora::{ModelConfig, NameContext};
 use serde_json::Value;
 
 use super::compare::{add_to, Group, Tolerance};
-use super::fixture::{num, Fixture};
+use super::fixture::{num, str_list, Fixture};
 use super::model_forward::{build_loaded, state_subset};
 use super::ParityError;
 use crate::grads::{grads_by_key, grads_from_keys};
 use crate::losses::TaskLossKind;
 use crate::optim::{AdamW, AdamWConfig};
 use crate::step::train_step;
-
-fn names(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
     let cfg = ModelConfig::from_json_value(fx.field("model")?)?;
@@ -116,8 +105,8 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
     ));
 
     // gradients
-    let zero = names(fx.json.get("grads_analytically_zero"));
-    let without = names(fx.json.get("trainable_without_grad"));
+    let zero = str_list(fx.json.get("grads_analytically_zero"));
+    let without = str_list(fx.json.get("trainable_without_grad"));
     let mine = grads_by_key(&model, &out.grads, &ctx);
     let reference: BTreeMap<String, TensorData> = fx
         .tensors

@@ -1,0 +1,82 @@
+//! The `xtask` binary end to end: `parity` exit codes and output, `dataset synth` + `verify`,
+//! `params` on an official config.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn xtask(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn parity_passes_and_fails_with_the_right_exit_code() {
+    let (code, out) = xtask(&[
+        "parity",
+        "tests/fixtures/losses.json",
+        "tests/fixtures/pascal_mini.json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches("parity: PASS").count(), 2, "{out}");
+
+    // a corrupted copy of a fixture must fail with exit code 1
+    let dir = std::env::temp_dir().join(format!("xtask-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut sidecar: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/losses.json")).unwrap(),
+    )
+    .unwrap();
+    sidecar["cases"][0]["official_value"] = serde_json::json!(1.0);
+    std::fs::write(dir.join("losses.json"), sidecar.to_string()).unwrap();
+    std::fs::copy(
+        root().join("tests/fixtures/losses.safetensors"),
+        dir.join("losses.safetensors"),
+    )
+    .unwrap();
+    let (code, out) = xtask(&["parity", dir.join("losses.json").to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("parity: FAIL (1 of"), "{out}");
+}
+
+#[test]
+fn dataset_synth_then_verify() {
+    let dir = std::env::temp_dir().join(format!("xtask-synth-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    let (code, out) = xtask(&[
+        "dataset", "synth", d, "--ids", "6", "--seed", "4", "--size", "48x36",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let cache = format!("{d}-cache");
+    let (code, out) = xtask(&["dataset", "verify", d, "--cache-dir", &cache]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("split train ids      3") && out.contains("problems: none"),
+        "{out}"
+    );
+    std::fs::remove_file(dir.join("sal_distill/2009_000005.png")).unwrap();
+    let (code, out) = xtask(&["dataset", "verify", d, "--cache-dir", &cache]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("sal_distill/2009_000005.png"), "{out}");
+}
+
+#[test]
+fn params_of_the_released_config() {
+    let (code, out) = xtask(&[
+        "params",
+        "--config",
+        "configs/mtlora_tiny_448_r64_scale4_pertask.toml",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("34262906") && out.contains("8344634"), "{out}");
+}
