@@ -8,6 +8,8 @@ pub mod optim;
 pub mod parity;
 pub mod step;
 
-pub use losses::{balanced_bce, masked_cross_entropy, normals_l1, task_loss, TaskLossKind};
+pub use losses::{
+    balanced_bce, masked_cross_entropy, normals_l1, task_loss, weighted_bce, TaskLossKind,
+};
 pub use optim::{AdamW, AdamWConfig};
 pub use step::{train_step, StepOutput};

@@ -15,6 +15,8 @@ pub enum TaskLossKind {
     BalancedBce,
     /// L1 on L2-normalized predictions (normals).
     NormalsL1,
+    /// Balanced BCE with the fixed positive weight 0.95 (edge; not in the paper).
+    EdgeBce,
 }
 
 impl TaskLossKind {
@@ -24,6 +26,7 @@ impl TaskLossKind {
             "semseg" | "human_parts" => Some(Self::CrossEntropy),
             "sal" => Some(Self::BalancedBce),
             "normals" => Some(Self::NormalsL1),
+            "edge" => Some(Self::EdgeBce),
             _ => None,
         }
     }
@@ -35,6 +38,7 @@ pub fn task_loss(kind: TaskLossKind, logits: Tensor<4>, label: Tensor<4>) -> Ten
         TaskLossKind::CrossEntropy => masked_cross_entropy(logits, label),
         TaskLossKind::BalancedBce => balanced_bce(logits, label),
         TaskLossKind::NormalsL1 => normals_l1(logits, label),
+        TaskLossKind::EdgeBce => weighted_bce(logits, label, Some(0.95)),
     }
 }
 
@@ -66,11 +70,22 @@ pub fn masked_cross_entropy(logits: Tensor<4>, label: Tensor<4>) -> Tensor<1> {
 /// # Shapes
 /// - `logits`, `label`: `[B, 1, H, W]` (label ≥ 0.5 is positive) → `[1]`
 pub fn balanced_bce(logits: Tensor<4>, label: Tensor<4>) -> Tensor<1> {
+    weighted_bce(logits, label, None)
+}
+
+/// Balanced BCE with a fixed positive weight (`Some(w)`, the reference's `pos_weight`) or the
+/// batch's negative fraction (`None`).
+///
+/// # Shapes
+/// - `logits`, `label`: `[B, 1, H, W]` → `[1]`
+pub fn weighted_bce(logits: Tensor<4>, label: Tensor<4>, pos_weight: Option<f64>) -> Tensor<1> {
     assert_eq!(logits.dims(), label.dims(), "balanced BCE: shapes differ");
     let numel = label.shape().num_elements() as f64;
     let y = label.greater_equal_elem(0.5).float();
-    let n_pos = y.clone().sum();
-    let w = n_pos.clone().neg().add_scalar(numel).div_scalar(numel); // N_neg / N_total
+    let w = match pos_weight {
+        Some(w) => Tensor::<1>::full([1], w, &logits.device()),
+        None => y.clone().sum().neg().add_scalar(numel).div_scalar(numel), // N_neg / N_total
+    };
     let ge = logits.clone().greater_equal_elem(0.0).float();
     let term = logits.clone() * (y.clone() - ge.clone());
     let lse = (logits.clone() - logits * ge.mul_scalar(2.0))
@@ -149,6 +164,20 @@ mod tests {
             t4(vec![1.0, 0.0], [1, 1, 1, 2]),
         ));
         assert!((l - 0.5 * 2f32.ln()).abs() < 1e-6, "{l}");
+    }
+
+    #[test]
+    fn edge_uses_the_fixed_positive_weight() {
+        // logits 0: every ℓ = −ln 2; 1 positive, 3 negatives
+        let (o, y) = (
+            t4(vec![0.0; 4], [1, 1, 2, 2]),
+            t4(vec![1.0, 0.0, 0.0, 0.0], [1, 1, 2, 2]),
+        );
+        let bal = scalar(balanced_bce(o.clone(), y.clone()));
+        let edge = scalar(task_loss(TaskLossKind::EdgeBce, o, y));
+        let ln2 = 2f32.ln();
+        assert!((bal - 1.5 * ln2 / 4.0).abs() < 1e-6, "{bal}");
+        assert!((edge - 1.1 * ln2 / 4.0).abs() < 1e-6, "{edge}");
     }
 
     #[test]
