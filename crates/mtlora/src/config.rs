@@ -56,7 +56,7 @@ pub struct MtLoraConfig {
     /// `matrix` (paper) or `matrixv2`.
     #[serde(default)]
     pub shared_mode: SharedMode,
-    /// Reference flag; has no effect on outputs (quirk Q15), accepted.
+    /// Reference flag; must be false (quirk Q15: its extra adapters never reach an output).
     #[serde(default)]
     pub intermediate_specialization: bool,
     /// Trainable shared scales (not supported).
@@ -391,6 +391,13 @@ impl ModelConfig {
         if let Some(m) = &self.mtlora {
             if m.trainable_scale_shared || m.trainable_scale_per_task {
                 return bad("trainable LoRA scales are not supported".into());
+            }
+            if m.enabled && m.intermediate_specialization {
+                return bad(
+                    "intermediate_specialization = true is not supported: its task adapters in \
+                     every block never reach an output (quirk Q15) but change the parameter set"
+                        .into(),
+                );
             }
             if !["none", "all", "lora_only"].contains(&m.bias.as_str()) {
                 return bad(format!("mtlora.bias {:?} unknown", m.bias));
