@@ -145,7 +145,32 @@ fn dataset(args: &[String]) -> Result<ExitCode> {
                 Some(t) => t.parse().context("--threads")?,
                 None => std::thread::available_parallelism().map_or(1, |n| n.get()),
             };
-            let report = mtlora_pascal::verify(&root, threads);
+            // (split, split start, last print)
+            let state = std::sync::Mutex::new((
+                String::new(),
+                std::time::Instant::now(),
+                std::time::Instant::now(),
+            ));
+            let report =
+                mtlora_pascal::verify_with_progress(&root, threads, &|split, done, total| {
+                    let mut st = state.lock().expect("progress lock");
+                    if st.0 != split {
+                        *st = (
+                            split.to_string(),
+                            std::time::Instant::now(),
+                            std::time::Instant::now(),
+                        );
+                    }
+                    if done == total || st.2.elapsed().as_millis() >= 500 {
+                        st.2 = std::time::Instant::now();
+                        let rate = done as f64 / st.1.elapsed().as_secs_f64().max(1e-9);
+                        let eta = (total - done) as f64 / rate.max(1e-9);
+                        eprint!("\r{split}: {done}/{total} ids  {rate:.0} ids/s  ETA {eta:.0}s   ");
+                        if done == total {
+                            eprintln!();
+                        }
+                    }
+                });
             print!("{}", report.render(&path));
             Ok(if report.problems.is_empty() {
                 ExitCode::SUCCESS

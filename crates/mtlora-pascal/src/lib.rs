@@ -29,7 +29,7 @@ pub mod synth;
 pub mod verify;
 
 pub use synth::{synthesize, SynthConfig};
-pub use verify::{verify, VerifyReport};
+pub use verify::{verify, verify_with_progress, VerifyReport};
 
 /// Keep freed multi-megabyte buffers in the process instead of returning them to the kernel.
 ///

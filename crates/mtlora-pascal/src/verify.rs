@@ -154,6 +154,15 @@ fn check_id(root: &PascalRoot, id: &str, parts_list: Option<&[i64]>) -> IdStats 
 
 /// Verify a dataset root (all known splits that have a split file), using `threads` workers.
 pub fn verify(root: &PascalRoot, threads: usize) -> VerifyReport {
+    verify_with_progress(root, threads, &|_, _, _| {})
+}
+
+/// [`verify`] calling `progress(split, done, total)` after every id (from worker threads).
+pub fn verify_with_progress(
+    root: &PascalRoot,
+    threads: usize,
+    progress: &(dyn Fn(&str, usize, usize) + Sync),
+) -> VerifyReport {
     let mut report = VerifyReport::default();
     for dir in [
         "JPEGImages",
@@ -188,14 +197,21 @@ pub fn verify(root: &PascalRoot, threads: usize) -> VerifyReport {
         };
         let threads = threads.clamp(1, ids.len().max(1));
         let chunk = ids.len().div_ceil(threads).max(1);
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let total = ids.len();
         let stats: Vec<IdStats> = std::thread::scope(|s| {
             let handles: Vec<_> = ids
                 .chunks(chunk)
                 .map(|c| {
-                    let parts = &parts;
+                    let (parts, done) = (&parts, &done);
                     s.spawn(move || {
                         c.iter()
-                            .map(|id| check_id(root, id, parts.get(id).map(Vec::as_slice)))
+                            .map(|id| {
+                                let st = check_id(root, id, parts.get(id).map(Vec::as_slice));
+                                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                                progress(split, n, total);
+                                st
+                            })
                             .collect::<Vec<_>>()
                     })
                 })
