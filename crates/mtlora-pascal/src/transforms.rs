@@ -249,9 +249,7 @@ pub fn rotation_matrix(cx: f64, cy: f64, angle_deg: f64, scale: f64) -> [[f64; 3
 /// Inverse affine map in OpenCV's fixed point: per row the rounded offsets, per column the
 /// rounded increments (10 fractional bits).
 struct FixedMap {
-    a11: f64,
     a12: f64,
-    a21: f64,
     a22: f64,
     b1: f64,
     b2: f64,
@@ -276,9 +274,7 @@ impl FixedMap {
         let adelta = (0..w).map(|x| rint(a11 * x as f64 * 1024.0)).collect();
         let bdelta = (0..w).map(|x| rint(a21 * x as f64 * 1024.0)).collect();
         Self {
-            a11,
             a12,
-            a21,
             a22,
             b1,
             b2,
@@ -288,7 +284,6 @@ impl FixedMap {
     }
 
     fn row(&self, y: usize, delta: i64) -> (i64, i64) {
-        let _ = (self.a11, self.a21);
         (
             rint((self.a12 * y as f64 + self.b1) * 1024.0) + delta,
             rint((self.a22 * y as f64 + self.b2) * 1024.0) + delta,

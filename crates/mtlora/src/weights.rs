@@ -324,14 +324,13 @@ impl MultiTaskSwin {
             };
             renamed.insert(key, v.clone());
         }
-        let backbone_ctx = ctx.clone();
         let MultiTaskSwin {
             backbone,
             downsampler,
             decoders,
             use_task_streams,
         } = self;
-        let (backbone, report) = load_tensors(backbone, &renamed, &backbone_ctx, "backbone.");
+        let (backbone, report) = load_tensors(backbone, &renamed, ctx, "backbone.");
         (
             MultiTaskSwin {
                 backbone,
