@@ -138,11 +138,7 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
             }
             for (t, l) in &raw.labels() {
                 if let Some(r) = store.get(&format!("{prefix}.{id}.{}", t.name())) {
-                    let tol = if *t == Task::Normals {
-                        NORMALS_TOL
-                    } else {
-                        Tolerance::EXACT
-                    };
+                    let tol = tol_of(t.name());
                     add_to(
                         &mut groups,
                         &format!("raw.{}", t.name()),
@@ -212,11 +208,7 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
         }
         for (t, l) in &p.labels {
             if let Some(r) = val.get(&format!("val.{id}.{}", t.name())) {
-                let tol = if *t == Task::Normals {
-                    NORMALS_TOL
-                } else {
-                    Tolerance::EXACT
-                };
+                let tol = tol_of(t.name());
                 add_to(
                     &mut groups,
                     &format!("val.{}", t.name()),
