@@ -155,13 +155,14 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
 
     // 2. val transform at the recorded size, from the reference's decoded image (bit-exact
     //    path) and our decoded labels; the reference casts with the wrapping astype(uint8).
-    let size = fx
-        .json
-        .pointer("/val_transform/img_size")
-        .and_then(Value::as_u64)
-        .unwrap_or(32) as usize;
+    // `img_size` is one number (square) or `[H, W]`
+    let size_v = fx.json.pointer("/val_transform/img_size");
+    let [sh, sw] = match size_v.and_then(Value::as_array) {
+        Some(a) if a.len() == 2 => [0, 1].map(|i| a[i].as_u64().unwrap_or(32) as usize),
+        _ => [size_v.and_then(Value::as_u64).unwrap_or(32) as usize; 2],
+    };
     let cfg = TransformConfig {
-        size: [size, size],
+        size: [sh, sw],
         cast: ImageCast::Wrap,
     };
     for (id, raw) in &raws {
@@ -173,7 +174,7 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
         fed.image = img.map(|v| v as u8);
         let p = process(fed, &cfg, None);
         if let Some(r) = val.get(&format!("val.{id}.image_resized_f32")) {
-            let resized = fixed_resize(&img, size, size, Interp::Cubic, false);
+            let resized = fixed_resize(&img, sh, sw, Interp::Cubic, false);
             add_to(
                 &mut groups,
                 "val.image_resized",
@@ -198,7 +199,7 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
                 &mut groups,
                 "val.image",
                 id,
-                &TensorData::new(p.image.clone(), [3, size, size]),
+                &TensorData::new(p.image.clone(), [3, sh, sw]),
                 r,
                 Tolerance {
                     rel: 0.0,
@@ -213,7 +214,7 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
                     &mut groups,
                     &format!("val.{}", t.name()),
                     id,
-                    &TensorData::new(l.clone(), [t.channels(), size, size]),
+                    &TensorData::new(l.clone(), [t.channels(), sh, sw]),
                     r,
                     tol,
                 );
