@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use crate::plane::Plane;
 use crate::sample::{RawSample, Task};
 use crate::transforms::{
-    cast_u8, fixed_resize, hflip_in_place, ignore_zero_normals, normalize_image, resize_cubic,
-    resize_nearest, rotate_normals_in_place, rotation_matrix, to_chw, warp_cubic, warp_nearest,
-    ImageCast, Interp,
+    cast_u8, fixed_resize, hflip_in_place, hflip_normals_in_place, ignore_empty_parts,
+    ignore_zero_normals, normalize_image, resize_cubic, resize_nearest, rotate_normals_in_place,
+    rotation_matrix, to_chw, warp_cubic, warp_nearest, ImageCast, Interp,
 };
 
 /// Random augmentation parameters of one training sample.
@@ -110,8 +110,7 @@ pub fn process(raw: RawSample, cfg: &TransformConfig, augment: Option<Augment>) 
             hflip_in_place(&mut image);
             maps.values_mut().for_each(hflip_in_place);
             if let Some(n) = normals.as_mut() {
-                hflip_in_place(n);
-                n.data.chunks_exact_mut(3).for_each(|px| px[0] = -px[0]);
+                hflip_normals_in_place(n);
             }
         }
         let m = rotation_matrix(image.w as f64 / 2.0, image.h as f64 / 2.0, a.rot, a.scale);
@@ -133,8 +132,8 @@ pub fn process(raw: RawSample, cfg: &TransformConfig, augment: Option<Augment>) 
     let mut labels = BTreeMap::new();
     for (t, l) in maps {
         let mut l = resize_nearest(&l, h, w);
-        if t == Task::HumanParts && l.data.iter().all(|&v| v == 0) {
-            l.data.fill(255);
+        if t == Task::HumanParts {
+            ignore_empty_parts(&mut l);
         }
         labels.insert(t, l.data.iter().map(|&v| v as f32).collect());
     }

@@ -51,14 +51,21 @@ pub fn hflip_in_place<T: Copy>(p: &mut Plane<T>) {
     }
 }
 
+/// Mirror columns of normals in place and negate their x component (channel 0).
+pub fn hflip_normals_in_place(p: &mut Plane<f64>) {
+    hflip_in_place(p);
+    for px in p.data.chunks_exact_mut(p.c) {
+        px[0] = -px[0];
+    }
+}
+
 /// Mirror columns; `negate_x` negates channel 0 (normals).
 pub fn hflip(p: &Plane<f64>, negate_x: bool) -> Plane<f64> {
     let mut out = p.clone();
-    hflip_in_place(&mut out);
     if negate_x {
-        for px in out.data.chunks_exact_mut(out.c) {
-            px[0] = -px[0];
-        }
+        hflip_normals_in_place(&mut out);
+    } else {
+        hflip_in_place(&mut out);
     }
     out
 }
@@ -126,8 +133,10 @@ pub fn resize_cubic<T: Copy + Default + Into<f64>>(
     }
     match p.c {
         1 => resize_cubic_c::<T, 1>(p, dh, dw),
+        2 => resize_cubic_c::<T, 2>(p, dh, dw),
         3 => resize_cubic_c::<T, 3>(p, dh, dw),
-        c => resize_cubic_dyn(&p.map(Into::into), dh, dw, c),
+        4 => resize_cubic_c::<T, 4>(p, dh, dw),
+        c => panic!("resize_cubic: {c} channels (at most 4)"),
     }
 }
 
@@ -170,39 +179,6 @@ fn resize_cubic_c<T: Copy + Into<f64>, const C: usize>(
             let mut acc = 0.0;
             for j in 0..4 {
                 acc += w[j] * r[j][i];
-            }
-            *v = acc;
-        }
-    }
-    out
-}
-
-fn resize_cubic_dyn(p: &Plane<f64>, dh: usize, dw: usize, c: usize) -> Plane<f64> {
-    let tx = cubic_taps(p.w, dw);
-    let ty = cubic_taps(p.h, dh);
-    // horizontal pass: [h, dw, c]
-    let mut tmp = vec![0.0f64; p.h * dw * c];
-    for y in 0..p.h {
-        let row = &p.data[y * p.w * c..(y + 1) * p.w * c];
-        for (x, (idx, w)) in tx.iter().enumerate() {
-            for k in 0..c {
-                let mut acc = 0.0;
-                for j in 0..4 {
-                    acc += w[j] * row[idx[j] * c + k];
-                }
-                tmp[(y * dw + x) * c + k] = acc;
-            }
-        }
-    }
-    // vertical pass
-    let mut out = Plane::new(dh, dw, c);
-    let stride = dw * c;
-    for (y, (idx, w)) in ty.iter().enumerate() {
-        let o = &mut out.data[y * stride..(y + 1) * stride];
-        for (i, v) in o.iter_mut().enumerate() {
-            let mut acc = 0.0;
-            for j in 0..4 {
-                acc += w[j] * tmp[idx[j] * stride + i];
             }
             *v = acc;
         }
@@ -500,9 +476,9 @@ pub fn normalize_image(img: &Plane<u8>) -> Vec<f32> {
 }
 
 /// AddIgnoreRegions: a human-parts map that is entirely 0 becomes entirely 255.
-pub fn ignore_empty_parts(p: &mut Plane<f64>) {
-    if p.data.iter().all(|&v| v == 0.0) {
-        p.data.fill(255.0);
+pub fn ignore_empty_parts<T: Copy + Default + PartialEq + From<u8>>(p: &mut Plane<T>) {
+    if p.data.iter().all(|&v| v == T::default()) {
+        p.data.fill(T::from(255));
     }
 }
 

@@ -215,7 +215,7 @@ fn mat_file_with_a_missing_field_is_a_named_error() {
         write_mat(&[("anno", &anno)], true),
     )
     .unwrap();
-    // the cached Parts index would hide the MAT file from the index; decode uses the file directly
+    // the Parts list says the image has a person, so decoding must read the broken struct
     let e = decode_sample(&id, &root.paths(&id), &[Task::HumanParts], Some(&[15]))
         .unwrap_err()
         .to_string();
