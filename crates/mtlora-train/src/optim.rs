@@ -157,27 +157,34 @@ impl AdamW {
     }
 }
 
-/// Global L2 norm of all gradients of `module`'s parameters, and the clip coefficient
-/// `min(1, max_norm/(norm + 1e-6))` (reference `clip_grad_norm_`).
+/// Global L2 norm of all gradients of `module`'s parameters: the L2 norm of the per-tensor L2
+/// norms in f32, read back once (reference `clip_grad_norm_`).
 pub fn global_grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
     struct V<'a> {
         grads: &'a GradientsParams,
-        sq: f64,
+        norms: Vec<Tensor<1>>,
     }
     impl burn::module::ModuleVisitor for V<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             if let Some(g) = self.grads.get::<D>(param.id) {
-                let n: f32 = g.square().sum().sqrt().into_scalar();
-                self.sq += (n as f64) * (n as f64);
+                self.norms.push(g.square().sum().sqrt());
             }
         }
     }
-    let mut v = V { grads, sq: 0.0 };
+    let mut v = V {
+        grads,
+        norms: vec![],
+    };
     module.visit(&mut v);
-    v.sq.sqrt()
+    if v.norms.is_empty() {
+        return 0.0;
+    }
+    let n: f32 = Tensor::cat(v.norms, 0).square().sum().sqrt().into_scalar();
+    n as f64
 }
 
-/// Multiply every gradient by `min(1, max_norm/(norm + 1e-6))`; returns `(norm, coef)`.
+/// Multiply every gradient by `min(1, max_norm/(norm + 1e-6))`; returns the gradients, the norm
+/// and the coefficient.
 pub fn clip_grad_norm<M: Module>(
     module: &M,
     grads: GradientsParams,
@@ -211,6 +218,41 @@ pub fn clip_grad_norm<M: Module>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn global_norm_and_clipping_hand_values() {
+        use burn::module::Module;
+        use burn::tensor::{Device, TensorData};
+        #[derive(Module, Debug)]
+        struct Two {
+            a: Param<Tensor<1>>,
+            b: Param<Tensor<2>>,
+        }
+        let dev = Device::default();
+        let m = Two {
+            a: Param::from_data(TensorData::from([0.0f32, 0.0]), &dev),
+            b: Param::from_data(TensorData::from([[0.0f32]]), &dev),
+        };
+        let mut g = GradientsParams::new();
+        g.register(
+            m.a.id,
+            Tensor::<1>::from_data(TensorData::from([3.0f32, 0.0]), &dev),
+        );
+        g.register(
+            m.b.id,
+            Tensor::<2>::from_data(TensorData::from([[4.0f32]]), &dev),
+        );
+        assert!((global_grad_norm(&m, &g) - 5.0).abs() < 1e-6);
+        let (g, norm, coef) = clip_grad_norm(&m, g, 1.0);
+        assert!((norm - 5.0).abs() < 1e-6 && (coef - 1.0 / (5.0 + 1e-6)).abs() < 1e-9);
+        let b: Vec<f32> = g
+            .get::<2>(m.b.id)
+            .unwrap()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        assert!((b[0] - 0.8).abs() < 1e-5);
+    }
 
     #[test]
     fn grouping_rule() {

@@ -136,6 +136,20 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
         }
     }
     groups.push(gg);
+    if let Some(r) = fx
+        .json
+        .pointer("/optimizer/grad_global_l2_norm")
+        .and_then(num)
+    {
+        let mut g = Group::new("grad_global_l2_norm");
+        g.compare_scalar(
+            "norm",
+            crate::optim::global_grad_norm(&model, &out.grads),
+            r,
+            1e-4,
+        );
+        groups.push(g);
+    }
     if gz.count > 0 {
         groups.push(gz);
     }
