@@ -37,10 +37,10 @@ pub fn train_step(
     );
     let out = model.forward(input);
     let mut total: Option<Tensor<1>> = None;
-    let mut losses = Vec::with_capacity(targets.len());
+    let mut terms = Vec::with_capacity(targets.len());
     for (t, pred) in out.outputs.into_iter().enumerate() {
         let l = task_loss(kinds[t], pred, targets[t].clone());
-        losses.push(l.clone().into_scalar::<f32>());
+        terms.push(l.clone().detach());
         let term = l.mul_scalar(weights[t]);
         total = Some(match total {
             Some(acc) => acc + term,
@@ -48,7 +48,17 @@ pub fn train_step(
         });
     }
     let total = total.expect("at least one task");
-    let total_value: f32 = total.clone().into_scalar();
+    // one read-back for every loss value: [L_0, ..., L_{T-1}, total]
+    terms.push(total.clone().detach());
+    let values: Vec<f32> = Tensor::cat(terms, 0)
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec()
+        .expect("f32 losses");
+    let (losses, total_value) = (
+        values[..values.len() - 1].to_vec(),
+        values[values.len() - 1],
+    );
     let grads = GradientsParams::from_grads(total.backward(), model);
     StepOutput {
         losses,
