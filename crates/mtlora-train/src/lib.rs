@@ -4,8 +4,10 @@
 
 pub mod grads;
 pub mod losses;
+pub mod metrics;
 pub mod optim;
 pub mod parity;
+pub mod schedule;
 pub mod step;
 
 pub use losses::{

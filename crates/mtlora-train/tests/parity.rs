@@ -80,3 +80,13 @@ fn bad_fixture_paths_are_errors_not_panics() {
 fn pascal_mini() {
     assert_parity("pascal_mini.json");
 }
+
+#[test]
+fn metrics() {
+    assert_parity("metrics.json");
+}
+
+#[test]
+fn lr_schedule() {
+    assert_parity("lr_schedule.json");
+}

@@ -5,6 +5,8 @@
 mod compare;
 mod fixture;
 mod losses;
+mod lr_schedule;
+mod metrics;
 mod model_forward;
 mod param_counts;
 mod pascal_mini;
@@ -83,6 +85,8 @@ pub fn run(sidecar: &Path) -> Result<Report, ParityError> {
         "losses" => losses::run(&fx)?,
         "param_counts" => param_counts::run(&fx)?,
         "pascal_mini" => pascal_mini::run(&fx)?,
+        "metrics" => metrics::run(&fx)?,
+        "lr_schedule" => lr_schedule::run(&fx)?,
         other => {
             return Err(ParityError::Fixture(format!(
                 "{}: fixture kind {other:?} is not handled by this parity command yet",

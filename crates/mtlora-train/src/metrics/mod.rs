@@ -1,0 +1,171 @@
+//! Evaluation metrics accumulated over a whole split (metrics.md), with the names of
+//! metrics.md §8 (`semseg.miou`, `sal.miou_maxthr`, `normals.mean_angle_deg`, ...).
+
+mod confusion;
+mod delta_m;
+mod normals;
+mod saliency;
+
+use std::collections::BTreeMap;
+
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+pub use confusion::ConfusionMeter;
+pub use delta_m::{delta_m, lower_is_better, Baselines};
+pub use normals::{decode_prediction, NormalsMeter, Sum};
+pub use saliency::{beta_thresholds, mask_thresholds, probability, BetaCounts, SaliencyMeter};
+
+/// The meter of one task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskMeter {
+    /// semseg / human_parts.
+    Segmentation(ConfusionMeter),
+    /// sal.
+    Saliency(SaliencyMeter),
+    /// normals.
+    Normals(NormalsMeter),
+}
+
+impl TaskMeter {
+    /// Meter for a task (`num_output` classes for segmentation); `None` for tasks without
+    /// metrics here (edge, depth).
+    pub fn for_task(task: &str, num_output: usize) -> Option<Self> {
+        match task {
+            "semseg" | "human_parts" => Some(Self::Segmentation(ConfusionMeter::new(num_output))),
+            "sal" => Some(Self::Saliency(SaliencyMeter::new())),
+            "normals" => Some(Self::Normals(NormalsMeter::new())),
+            _ => None,
+        }
+    }
+
+    /// Add one batch: raw head outputs and targets, both `[B, C, H, W]` (flattened).
+    pub fn update(&mut self, logits: &[f32], dims: [usize; 4], gt: &[f32]) {
+        match self {
+            Self::Segmentation(m) => m.update(logits, dims, gt),
+            Self::Saliency(m) => m.update(logits, dims, gt),
+            Self::Normals(m) => m.update(logits, dims, gt),
+        }
+    }
+}
+
+/// Scores of one evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    /// Named scalars (metrics.md §8 names; mIoU-type values in percent).
+    pub values: BTreeMap<String, f64>,
+    /// Per-class IoU (percent) of segmentation tasks, by `<task>.iou_per_class`.
+    pub per_class: BTreeMap<String, Vec<f64>>,
+}
+
+impl Scores {
+    /// A named value.
+    pub fn get(&self, key: &str) -> Option<f64> {
+        self.values.get(key).copied()
+    }
+
+    /// The per-task number Δm uses (mIoU in percent, normals mean in degrees).
+    pub fn delta_m_inputs(&self) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        for (task, key) in [
+            ("semseg", "semseg.miou"),
+            ("human_parts", "human_parts.miou"),
+            ("sal", "sal.miou_maxthr"),
+            ("normals", "normals.mean_angle_deg"),
+        ] {
+            if let Some(v) = self.get(key) {
+                m.insert(task.to_string(), v);
+            }
+        }
+        m
+    }
+}
+
+/// All meters of an evaluation, in task order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluator {
+    /// `(task, meter)` in task order.
+    pub meters: Vec<(String, TaskMeter)>,
+    /// Δm baselines.
+    pub baselines: Baselines,
+}
+
+impl Evaluator {
+    /// Meters for `(task, num_output)` pairs (tasks without metrics are skipped).
+    pub fn new(tasks: &[(String, usize)], baselines: Baselines) -> Self {
+        Self {
+            meters: tasks
+                .iter()
+                .filter_map(|(t, n)| TaskMeter::for_task(t, *n).map(|m| (t.clone(), m)))
+                .collect(),
+            baselines,
+        }
+    }
+
+    /// Add one batch from device tensors: `outputs` and `targets` by task name.
+    pub fn update_tensors(&mut self, task: &str, output: Tensor<4>, target: Tensor<4>) {
+        let dims = output.dims();
+        let o: Vec<f32> = output
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec()
+            .expect("f32 output");
+        let g: Vec<f32> = target
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec()
+            .expect("f32 target");
+        self.update(task, &o, dims, &g);
+    }
+
+    /// Add one batch of host data for `task` (ignored if the task has no meter).
+    pub fn update(&mut self, task: &str, logits: &[f32], dims: [usize; 4], gt: &[f32]) {
+        if let Some((_, m)) = self.meters.iter_mut().find(|(t, _)| t == task) {
+            m.update(logits, dims, gt);
+        }
+    }
+
+    /// Final scores and Δm (`delta_m`, percent, when at least one task has a baseline).
+    pub fn scores(&self) -> Scores {
+        let mut s = Scores::default();
+        for (task, m) in &self.meters {
+            match m {
+                TaskMeter::Segmentation(c) => {
+                    s.values.insert(format!("{task}.miou"), 100.0 * c.miou());
+                    s.per_class.insert(
+                        format!("{task}.iou_per_class"),
+                        c.iou().iter().map(|v| 100.0 * v).collect(),
+                    );
+                }
+                TaskMeter::Saliency(m) => {
+                    s.values
+                        .insert("sal.miou_maxthr".into(), 100.0 * m.miou_maxthr());
+                    s.values.insert("sal.maxf".into(), 100.0 * m.maxf());
+                    s.values
+                        .insert("sal.maxf_beta".into(), 100.0 * m.beta.max_f());
+                    s.values.insert(
+                        "sal.maxf_beta_invpt_compat".into(),
+                        100.0 * m.beta_invpt.max_f(),
+                    );
+                }
+                TaskMeter::Normals(m) => {
+                    let pct = m.pct_below();
+                    for (k, v) in [
+                        ("normals.mean_angle_deg", m.mean()),
+                        ("normals.rmse_angle_deg", m.rmse()),
+                        ("normals.median_angle_deg", m.median()),
+                        ("normals.pct_lt_11_25", pct[0]),
+                        ("normals.pct_lt_22_5", pct[1]),
+                        ("normals.pct_lt_30", pct[2]),
+                    ] {
+                        s.values.insert(k.into(), v);
+                    }
+                }
+            }
+        }
+        if let Some(d) = delta_m(&s.delta_m_inputs(), &self.baselines) {
+            s.values.insert("delta_m".into(), d);
+        }
+        s
+    }
+}
