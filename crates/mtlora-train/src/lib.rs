@@ -2,6 +2,8 @@
 //! global-norm gradient clipping, one training step, and the parity checks against the
 //! reference fixtures (`cargo xtask parity`).
 
+pub mod config;
+mod error;
 pub mod grads;
 pub mod losses;
 pub mod metrics;
@@ -9,9 +11,13 @@ pub mod optim;
 pub mod parity;
 pub mod schedule;
 pub mod step;
+pub mod trainer;
 
+pub use config::{RunConfig, TrainConfig};
+pub use error::TrainError;
 pub use losses::{
     balanced_bce, masked_cross_entropy, normals_l1, task_loss, weighted_bce, TaskLossKind,
 };
 pub use optim::{AdamW, AdamWConfig};
 pub use step::{train_step, StepOutput};
+pub use trainer::{Batch, EvalResult, IterRecord, Trainer};

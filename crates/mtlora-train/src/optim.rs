@@ -151,6 +151,142 @@ impl AdamW {
         module.map(&mut mapper)
     }
 
+    /// Number of parameters with optimizer state.
+    pub fn len(&self) -> usize {
+        self.state.len()
+    }
+
+    /// Whether no parameter has state yet.
+    pub fn is_empty(&self) -> bool {
+        self.state.is_empty()
+    }
+
+    /// Moments and step counts by reference key: `exp_avg.<key>`, `exp_avg_sq.<key>` (flat f32)
+    /// and `step.<key>` (f32 `[1]`).
+    pub fn export<M: Module>(&self, module: &M, ctx: &NameContext) -> mtlora::StateDict {
+        struct V<'a> {
+            opt: &'a AdamW,
+            ctx: &'a NameContext,
+            path: Vec<String>,
+            out: mtlora::StateDict,
+        }
+        impl burn::module::ModuleVisitor for V<'_> {
+            fn enter_module(&mut self, name: &str, _: &str) {
+                self.path.push(name.to_string());
+            }
+            fn exit_module(&mut self, _: &str, _: &str) {
+                self.path.pop();
+            }
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                if let Some(s) = self.opt.state.get(&param.id) {
+                    let key = self.ctx.torch_key(&self.path);
+                    self.out.insert(format!("exp_avg.{key}"), s.m.to_data());
+                    self.out.insert(format!("exp_avg_sq.{key}"), s.v.to_data());
+                    self.out.insert(
+                        format!("step.{key}"),
+                        burn::tensor::TensorData::new(vec![s.step as f32], [1]),
+                    );
+                }
+            }
+        }
+        let mut v = V {
+            opt: self,
+            ctx,
+            path: vec![],
+            out: Default::default(),
+        };
+        module.visit(&mut v);
+        v.out
+    }
+
+    /// Restore state written by [`AdamW::export`] for the parameters of `module` (on
+    /// `device`, the device without autodiff). Returns the keys of `data` that matched no
+    /// parameter or had the wrong size.
+    pub fn import<M: Module>(
+        &mut self,
+        module: &M,
+        ctx: &NameContext,
+        data: &mtlora::StateDict,
+        device: &burn::tensor::Device,
+    ) -> Vec<String> {
+        struct V<'a> {
+            opt: &'a mut AdamW,
+            ctx: &'a NameContext,
+            data: &'a mtlora::StateDict,
+            device: &'a burn::tensor::Device,
+            path: Vec<String>,
+            used: std::collections::BTreeSet<String>,
+            bad: Vec<String>,
+        }
+        impl burn::module::ModuleVisitor for V<'_> {
+            fn enter_module(&mut self, name: &str, _: &str) {
+                self.path.push(name.to_string());
+            }
+            fn exit_module(&mut self, _: &str, _: &str) {
+                self.path.pop();
+            }
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let key = self.ctx.torch_key(&self.path);
+                let n = param.val().shape().num_elements();
+                let (m, v, s) = (
+                    self.data.get(&format!("exp_avg.{key}")),
+                    self.data.get(&format!("exp_avg_sq.{key}")),
+                    self.data.get(&format!("step.{key}")),
+                );
+                let (Some(m), Some(v), Some(s)) = (m, v, s) else {
+                    return;
+                };
+                for k in ["exp_avg", "exp_avg_sq", "step"] {
+                    self.used.insert(format!("{k}.{key}"));
+                }
+                if m.shape().iter().product::<usize>() != n
+                    || v.shape().iter().product::<usize>() != n
+                {
+                    self.bad.push(format!(
+                        "{key}: moments of {} values for a parameter of {n}",
+                        m.shape().iter().product::<usize>()
+                    ));
+                    return;
+                }
+                let step = s
+                    .clone()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .ok()
+                    .and_then(|v| v.first().copied())
+                    .unwrap_or(0.0);
+                let flat = |d: &burn::tensor::TensorData| {
+                    Tensor::<1>::from_data(d.clone().convert::<f32>(), self.device).reshape([n])
+                };
+                self.opt.state.insert(
+                    param.id,
+                    Moments {
+                        m: flat(m),
+                        v: flat(v),
+                        step: step as i32,
+                    },
+                );
+            }
+        }
+        let mut v = V {
+            opt: self,
+            ctx,
+            data,
+            device,
+            path: vec![],
+            used: Default::default(),
+            bad: vec![],
+        };
+        module.visit(&mut v);
+        let mut bad = v.bad;
+        bad.extend(
+            data.keys()
+                .filter(|k| !v.used.contains(*k))
+                .map(|k| format!("{k}: no such trainable parameter")),
+        );
+        bad
+    }
+
     /// Step count of a parameter (0 if never updated).
     pub fn step_count(&self, id: &ParamId) -> i32 {
         self.state.get(id).map_or(0, |s| s.step)

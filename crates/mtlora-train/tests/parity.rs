@@ -90,3 +90,8 @@ fn metrics() {
 fn lr_schedule() {
     assert_parity("lr_schedule.json");
 }
+
+#[test]
+fn train_run() {
+    assert_parity("train_run.json");
+}

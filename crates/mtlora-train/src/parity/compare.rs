@@ -137,6 +137,18 @@ impl Group {
         }
     }
 
+    /// Compare two scalars with an absolute tolerance.
+    pub fn compare_abs(&mut self, what: &str, mine: f64, reference: f64, abs: f64) {
+        self.count += 1;
+        let d = (mine - reference).abs();
+        self.max_abs = self.max_abs.max(d);
+        if d.is_nan() || d > abs {
+            self.fail(format!(
+                "{what}: {mine} vs reference {reference} (|diff| {d:.3e} > {abs})"
+            ));
+        }
+    }
+
     /// `name  n=..  max_abs=..  max_rel=..  PASS|FAIL  [notes]`.
     pub fn line(&self) -> String {
         let mut s = format!(

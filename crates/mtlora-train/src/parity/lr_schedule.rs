@@ -60,7 +60,7 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
     }
     for (name, run) in runs {
         let (s, total) = schedule_of(&run)?;
-        let mut g = Group::new(format!("{name}"));
+        let mut g = Group::new(name.to_string());
         if let Some(t) = run
             .get("total_iterations")
             .map(loose)

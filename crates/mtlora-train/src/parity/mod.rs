@@ -11,6 +11,7 @@ mod model_forward;
 mod param_counts;
 mod pascal_mini;
 mod swin_backbone;
+mod train_run;
 mod train_step;
 
 use std::path::Path;
@@ -24,6 +25,9 @@ pub enum ParityError {
     /// Missing or malformed fixture files.
     #[error("{0}")]
     Fixture(String),
+    /// Dataset decoding failed.
+    #[error(transparent)]
+    Data(#[from] mtlora_pascal::PascalError),
     /// Model building or weight loading failed.
     #[error(transparent)]
     Model(#[from] mtlora::ModelError),
@@ -87,6 +91,7 @@ pub fn run(sidecar: &Path) -> Result<Report, ParityError> {
         "pascal_mini" => pascal_mini::run(&fx)?,
         "metrics" => metrics::run(&fx)?,
         "lr_schedule" => lr_schedule::run(&fx)?,
+        "train_run" => train_run::run(&fx)?,
         other => {
             return Err(ParityError::Fixture(format!(
                 "{}: fixture kind {other:?} is not handled by this parity command yet",

@@ -1,0 +1,276 @@
+//! Run configuration: the model (`[model]` table, or a flat model file) plus the training
+//! recipe (`[train]` table, training.md §1). Unknown keys are errors.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use mtlora::ModelConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+use crate::schedule::{scale_lr, CosineSchedule};
+
+/// Training recipe. Defaults are the paper's (training.md §1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Epochs.
+    pub epochs: usize,
+    /// Linear warmup epochs.
+    pub warmup_epochs: usize,
+    /// Micro-batch size.
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step (gradients averaged, training.md §5.1).
+    pub accumulation_steps: usize,
+    /// Peak LR before the linear scaling.
+    pub base_lr: f64,
+    /// Warmup start LR before the linear scaling.
+    pub warmup_lr: f64,
+    /// Final LR before the linear scaling.
+    pub min_lr: f64,
+    /// Scale the three LRs by `batch·accumulation/512` (reference `main.py`).
+    pub scale_lr: bool,
+    /// AdamW weight decay of the decay group.
+    pub weight_decay: f64,
+    /// Global gradient-norm clipping (0 = off).
+    pub clip_grad: f64,
+    /// Evaluate after 0-based epochs `e % eval_every == 0` and after the last epoch.
+    pub eval_every: usize,
+    /// Checkpoint after epochs `e % ckpt_every == 0` and after the last epoch.
+    pub ckpt_every: usize,
+    /// Evaluation batch size.
+    pub eval_batch_size: usize,
+    /// Data decoding threads.
+    pub workers: usize,
+    /// Training augmentation (flip, scale/rotate).
+    pub augment: bool,
+    /// Seed of data order, augmentation, dropout and DropPath.
+    pub seed: u64,
+    /// Δm baselines (percent for mIoU tasks, degrees for normals).
+    pub delta_m_baselines: BTreeMap<String, f64>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 300,
+            warmup_epochs: 20,
+            batch_size: 32,
+            accumulation_steps: 1,
+            base_lr: 5e-4,
+            warmup_lr: 5e-7,
+            min_lr: 5e-6,
+            scale_lr: true,
+            weight_decay: 0.05,
+            clip_grad: 5.0,
+            eval_every: 5,
+            ckpt_every: 5,
+            eval_batch_size: 32,
+            workers: 2,
+            augment: true,
+            seed: 0,
+            delta_m_baselines: crate::metrics::Baselines::default().0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The schedule for `n` optimizer steps per epoch.
+    pub fn schedule(&self, n: usize) -> CosineSchedule {
+        let f = |lr| {
+            if self.scale_lr {
+                scale_lr(lr, self.batch_size, 1, self.accumulation_steps)
+            } else {
+                lr
+            }
+        };
+        CosineSchedule::from_epochs(
+            f(self.base_lr),
+            f(self.warmup_lr),
+            f(self.min_lr),
+            self.epochs,
+            self.warmup_epochs,
+            n,
+        )
+    }
+
+    /// Whether to evaluate after 0-based epoch `e`.
+    pub fn eval_after(&self, e: usize) -> bool {
+        e + 1 == self.epochs || (self.eval_every > 0 && e.is_multiple_of(self.eval_every))
+    }
+
+    /// Whether to checkpoint after 0-based epoch `e`.
+    pub fn ckpt_after(&self, e: usize) -> bool {
+        e + 1 == self.epochs || (self.ckpt_every > 0 && e.is_multiple_of(self.ckpt_every))
+    }
+
+    /// Reject settings that cannot run.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if self.epochs == 0 {
+            return bad("train.epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 || self.eval_batch_size == 0 || self.accumulation_steps == 0 {
+            return bad(
+                "train.batch_size, eval_batch_size and accumulation_steps must be at least 1"
+                    .into(),
+            );
+        }
+        if self.warmup_epochs > self.epochs {
+            return bad(format!(
+                "train.warmup_epochs ({}) exceeds train.epochs ({})",
+                self.warmup_epochs, self.epochs
+            ));
+        }
+        if self.clip_grad.is_nan() || self.clip_grad < 0.0 {
+            return bad("train.clip_grad must be >= 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// Model + training recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Model.
+    pub model: ModelConfig,
+    /// Training recipe.
+    pub train: TrainConfig,
+}
+
+/// Keys of `input` (recursively) that `known` does not have.
+fn unknown_keys(input: &toml::Value, known: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+    if let (Some(a), Some(b)) = (input.as_table(), known.as_table()) {
+        for (k, v) in a {
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match b.get(k) {
+                Some(kv) => unknown_keys(v, kv, &path, out),
+                None => out.push(path),
+            }
+        }
+    }
+}
+
+impl RunConfig {
+    /// Parse TOML: either `[model]` + `[train]` tables or a flat model file with an optional
+    /// `[train]` table.
+    pub fn from_toml_str(text: &str) -> Result<Self, TrainError> {
+        let mut v: toml::Value =
+            toml::from_str(text).map_err(|e| TrainError::Config(format!("TOML: {e}")))?;
+        let table = v
+            .as_table_mut()
+            .ok_or_else(|| TrainError::Config("TOML: not a table".into()))?;
+        let train_v = table.remove("train");
+        let model_v = match table.remove("model") {
+            Some(m) => {
+                if let Some(k) = table.keys().next() {
+                    return Err(TrainError::Config(format!(
+                        "unknown top-level key {k:?} (expected [model] and [train])"
+                    )));
+                }
+                m
+            }
+            None => toml::Value::Table(table.clone()),
+        };
+        let model: ModelConfig = model_v.clone().try_into().map_err(|e: toml::de::Error| {
+            TrainError::Config(format!("[model]: {}", e.message()))
+        })?;
+        for t in &model.tasks {
+            if mtlora_pascal::Task::from_name(&t.name).is_err() {
+                return Err(TrainError::Config(format!(
+                    "task {:?} does not exist (PASCAL_MT tasks: semseg, human_parts, sal, normals)",
+                    t.name
+                )));
+            }
+        }
+        model.validate()?;
+        let known = toml::Value::try_from(&model)
+            .map_err(|e| TrainError::Config(format!("[model]: {e}")))?;
+        let mut unknown = vec![];
+        unknown_keys(&model_v, &known, "", &mut unknown);
+        // optional keys that serialize only when set
+        unknown.retain(|k| k != "freeze.downsample_reduction_effective");
+        if !unknown.is_empty() {
+            return Err(TrainError::Config(format!(
+                "unknown model key(s): {}",
+                unknown.join(", ")
+            )));
+        }
+        let train: TrainConfig = match train_v {
+            Some(t) => t.try_into().map_err(|e: toml::de::Error| {
+                TrainError::Config(format!("[train]: {}", e.message()))
+            })?,
+            None => TrainConfig::default(),
+        };
+        train.validate()?;
+        for task in train.delta_m_baselines.keys() {
+            if !["semseg", "human_parts", "sal", "normals", "depth"].contains(&task.as_str()) {
+                return Err(TrainError::Config(format!(
+                    "[train.delta_m_baselines]: unknown task {task:?}"
+                )));
+            }
+        }
+        Ok(Self { model, train })
+    }
+
+    /// Read a TOML file.
+    pub fn from_path(path: &Path) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+        Self::from_toml_str(&text)
+            .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// The resolved configuration as TOML (`[model]` + `[train]`).
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TINY: &str = include_str!("../../../configs/mtlora_tiny_cpu.toml");
+
+    #[test]
+    fn flat_and_nested_forms_roundtrip() {
+        let a = RunConfig::from_toml_str(TINY).unwrap();
+        assert_eq!(a.train, TrainConfig::default());
+        let b = RunConfig::from_toml_str(&a.to_toml_string()).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn unknown_and_mistyped_keys_are_named() {
+        let e = RunConfig::from_toml_str(&format!("{TINY}\nwindow_sise = 7\n")).unwrap_err();
+        assert!(e.to_string().contains("window_sise"), "{e}");
+        let e = RunConfig::from_toml_str(&format!("{TINY}\n[train]\nepochz = 3\n")).unwrap_err();
+        assert!(e.to_string().contains("epochz"), "{e}");
+        let e = RunConfig::from_toml_str(&format!("{TINY}\n[train]\nepochs = \"three\"\n"))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("[train]") && e.to_string().contains("integer"),
+            "{e}"
+        );
+        let e = RunConfig::from_toml_str(&TINY.replace("name = \"sal\"", "name = \"saliency\""))
+            .unwrap_err();
+        assert!(e.to_string().contains("saliency"), "{e}");
+    }
+
+    #[test]
+    fn schedule_uses_effective_batch() {
+        let t = TrainConfig {
+            batch_size: 8,
+            accumulation_steps: 4,
+            ..Default::default()
+        };
+        let s = t.schedule(10);
+        assert!((s.base_lr - 5e-4 * 32.0 / 512.0).abs() < 1e-15);
+        assert!(t.eval_after(0) && !t.eval_after(1) && t.eval_after(5) && t.eval_after(299));
+    }
+}

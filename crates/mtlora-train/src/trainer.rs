@@ -1,0 +1,341 @@
+//! The training loop core: one optimizer step (micro-batches, global clipping, non-finite
+//! skip, AdamW, schedule with the reference off-by-one) and one evaluation pass. The full
+//! run ([`crate::run`]) and the deterministic replay of `train_run` both drive this.
+
+use std::collections::BTreeMap;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+use mtlora::{ModelConfig, MultiTaskSwin, NameContext};
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::losses::{task_loss, TaskLossKind};
+use crate::metrics::{Baselines, Evaluator, Scores};
+use crate::optim::{clip_grad_norm, AdamW, AdamWConfig};
+use crate::schedule::CosineSchedule;
+use crate::step::train_step;
+use crate::TrainError;
+
+/// One batch: input `[B, 3, H, W]` and targets in task order.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Normalized images.
+    pub image: Tensor<4>,
+    /// Targets in the model's task order.
+    pub targets: Vec<Tensor<4>>,
+}
+
+/// What one optimizer step did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IterRecord {
+    /// 1-based global iteration.
+    pub iteration: usize,
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Per-task loss (mean over micro-batches), task order.
+    pub losses: Vec<f64>,
+    /// Weighted total.
+    pub total: f64,
+    /// Global gradient L2 norm before clipping.
+    pub grad_norm: f64,
+    /// Whether clipping scaled the gradients.
+    pub clipped: bool,
+    /// Clipping factor applied.
+    pub clip_coef: f64,
+    /// The step was skipped (non-finite loss or gradients).
+    pub skipped: bool,
+}
+
+/// Result of one evaluation pass.
+#[derive(Debug, Clone)]
+pub struct EvalResult {
+    /// Named scores and Δm.
+    pub scores: Scores,
+    /// Mean validation loss per task (over batches), task order, plus the total last.
+    pub val_losses: Vec<f64>,
+    /// The meters (reference internals).
+    pub evaluator: Evaluator,
+}
+
+/// Model, optimizer and schedule position of a training run.
+pub struct Trainer {
+    /// Model configuration.
+    pub model_cfg: ModelConfig,
+    /// Recipe.
+    pub train_cfg: TrainConfig,
+    /// Key mapping.
+    pub ctx: NameContext,
+    /// Task names (model order).
+    pub tasks: Vec<String>,
+    /// Loss per task.
+    pub kinds: Vec<TaskLossKind>,
+    /// Loss weight per task.
+    pub weights: Vec<f64>,
+    /// The model on an autodiff device, freezing applied.
+    pub model: MultiTaskSwin,
+    /// Optimizer state.
+    pub optim: AdamW,
+    /// LR schedule.
+    pub schedule: CosineSchedule,
+    /// Optimizer steps taken or skipped so far (the scheduler position).
+    pub iteration: usize,
+    /// Steps skipped because of non-finite values.
+    pub skipped_steps: usize,
+    /// Autodiff device.
+    pub device: Device,
+    /// Same device without autodiff (evaluation).
+    pub inner_device: Device,
+}
+
+fn add_grads<M: Module>(module: &M, acc: GradientsParams, new: GradientsParams) -> GradientsParams {
+    struct V {
+        acc: GradientsParams,
+        new: GradientsParams,
+    }
+    impl ModuleVisitor for V {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.new.remove::<D>(param.id) {
+                let sum = match self.acc.remove::<D>(param.id) {
+                    Some(a) => a + g,
+                    None => g,
+                };
+                self.acc.register(param.id, sum);
+            }
+        }
+    }
+    let mut v = V { acc, new };
+    module.visit(&mut v);
+    v.acc
+}
+
+fn scale_grads<M: Module>(module: &M, grads: GradientsParams, f: f64) -> GradientsParams {
+    struct V {
+        g: GradientsParams,
+        f: f64,
+    }
+    impl ModuleVisitor for V {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.g.remove::<D>(param.id) {
+                self.g.register(param.id, g.mul_scalar(self.f));
+            }
+        }
+    }
+    let mut v = V { g: grads, f };
+    module.visit(&mut v);
+    v.g
+}
+
+impl Trainer {
+    /// A trainer for `model` (already on `device`, an autodiff device, with weights loaded);
+    /// freezing is applied here. `steps_per_epoch` sizes the schedule.
+    pub fn new(
+        model_cfg: ModelConfig,
+        train_cfg: TrainConfig,
+        model: MultiTaskSwin,
+        device: Device,
+        inner_device: Device,
+        steps_per_epoch: usize,
+    ) -> Result<Self, TrainError> {
+        let tasks = model_cfg.task_names();
+        let mut kinds = vec![];
+        let mut weights = vec![];
+        for t in &tasks {
+            kinds.push(
+                TaskLossKind::for_task(t)
+                    .ok_or_else(|| TrainError::Config(format!("task {t:?} has no loss")))?,
+            );
+            weights.push(model_cfg.loss_weights.get(t).copied().unwrap_or(1.0));
+        }
+        let ctx = NameContext::new(&model_cfg);
+        let model = model.apply_freezing(&model_cfg);
+        let optim = AdamW::new(AdamWConfig {
+            weight_decay: train_cfg.weight_decay,
+            ..Default::default()
+        });
+        let schedule = train_cfg.schedule(steps_per_epoch);
+        Ok(Self {
+            model_cfg,
+            train_cfg,
+            ctx,
+            tasks,
+            kinds,
+            weights,
+            model,
+            optim,
+            schedule,
+            iteration: 0,
+            skipped_steps: 0,
+            device,
+            inner_device,
+        })
+    }
+
+    /// Seed dropout / DropPath for `epoch` (so a resumed run draws what an uninterrupted one
+    /// would).
+    pub fn begin_epoch(&self, epoch: usize) {
+        let s = self
+            .train_cfg
+            .seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(epoch as u64 + 1);
+        self.device.seed(s);
+    }
+
+    /// One optimizer step over `micro` micro-batches (gradients averaged), then clipping,
+    /// the non-finite check, AdamW and the schedule advance.
+    pub fn step(&mut self, micro: &[Batch], epoch: usize) -> IterRecord {
+        self.step_inspect(micro, epoch, &mut |_, _| {})
+    }
+
+    /// [`Trainer::step`] that shows `inspect` the averaged gradients before clipping.
+    pub fn step_inspect(
+        &mut self,
+        micro: &[Batch],
+        epoch: usize,
+        inspect: &mut dyn FnMut(&MultiTaskSwin, &GradientsParams),
+    ) -> IterRecord {
+        assert!(!micro.is_empty(), "Trainer::step: no micro-batches");
+        let k = micro.len();
+        let mut grads: Option<GradientsParams> = None;
+        let mut losses = vec![0.0f64; self.tasks.len()];
+        let mut total = 0.0f64;
+        for b in micro {
+            let out = train_step(
+                &self.model,
+                b.image.clone(),
+                &b.targets,
+                &self.kinds,
+                &self.weights,
+            );
+            for (acc, l) in losses.iter_mut().zip(&out.losses) {
+                *acc += *l as f64 / k as f64;
+            }
+            total += out.total as f64 / k as f64;
+            grads = Some(match grads {
+                None => out.grads,
+                Some(acc) => add_grads(&self.model, acc, out.grads),
+            });
+        }
+        let mut grads = grads.expect("one micro-batch");
+        if k > 1 {
+            grads = scale_grads(&self.model, grads, 1.0 / k as f64);
+        }
+        inspect(&self.model, &grads);
+        let lr = self.schedule.lr_used(self.iteration);
+        let max_norm = if self.train_cfg.clip_grad > 0.0 {
+            self.train_cfg.clip_grad
+        } else {
+            f64::INFINITY
+        };
+        let (grads, grad_norm, clip_coef) = clip_grad_norm(&self.model, grads, max_norm);
+        let finite = total.is_finite() && grad_norm.is_finite();
+        if finite {
+            let model = self.model.clone();
+            self.model = self.optim.step(lr, model, &grads, &self.ctx);
+        } else {
+            self.skipped_steps += 1;
+            tracing::warn!(
+                iteration = self.iteration + 1,
+                total,
+                grad_norm,
+                "non-finite loss or gradients: optimizer step skipped"
+            );
+        }
+        self.iteration += 1;
+        IterRecord {
+            iteration: self.iteration,
+            epoch,
+            lr,
+            losses,
+            total,
+            grad_norm,
+            clipped: grad_norm > max_norm,
+            clip_coef,
+            skipped: !finite,
+        }
+    }
+
+    /// The model without autodiff, in evaluation mode (BatchNorm uses running stats).
+    pub fn eval_model(&self) -> MultiTaskSwin {
+        self.model.valid()
+    }
+
+    /// Evaluate on `batches` (on the inner device): metrics over the whole split and the mean
+    /// validation losses.
+    pub fn evaluate<E>(
+        &self,
+        batches: impl Iterator<Item = Result<Batch, E>>,
+        mut on_batch: impl FnMut(),
+    ) -> Result<EvalResult, E> {
+        let model = self.eval_model();
+        evaluate_model(
+            &model,
+            &self.model_cfg,
+            &self.kinds,
+            &self.weights,
+            Baselines(self.train_cfg.delta_m_baselines.clone()),
+            batches,
+            &mut on_batch,
+        )
+    }
+}
+
+/// Evaluate any model (evaluation mode) on `batches`.
+pub fn evaluate_model<E>(
+    model: &MultiTaskSwin,
+    cfg: &ModelConfig,
+    kinds: &[TaskLossKind],
+    weights: &[f64],
+    baselines: Baselines,
+    batches: impl Iterator<Item = Result<Batch, E>>,
+    on_batch: &mut dyn FnMut(),
+) -> Result<EvalResult, E> {
+    let spec: Vec<(String, usize)> = cfg
+        .tasks
+        .iter()
+        .map(|t| (t.name.clone(), t.num_output))
+        .collect();
+    let mut ev = Evaluator::new(&spec, baselines);
+    let nt = spec.len();
+    let mut sums = vec![0.0f64; nt + 1];
+    let mut n = 0usize;
+    for b in batches {
+        let b = b?;
+        let out = model.forward(b.image);
+        let mut terms = vec![];
+        for (t, (pred, target)) in out.outputs.into_iter().zip(b.targets).enumerate() {
+            terms.push(task_loss(kinds[t], pred.clone(), target.clone()));
+            ev.update_tensors(&spec[t].0, pred, target);
+        }
+        let vals: Vec<f32> = Tensor::cat(terms, 0)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec()
+            .unwrap_or_default();
+        let mut total = 0.0;
+        for (t, v) in vals.iter().enumerate() {
+            sums[t] += *v as f64;
+            total += weights[t] * *v as f64;
+        }
+        sums[nt] += total;
+        n += 1;
+        on_batch();
+    }
+    let val_losses = sums.iter().map(|s| s / n.max(1) as f64).collect();
+    Ok(EvalResult {
+        scores: ev.scores(),
+        val_losses,
+        evaluator: ev,
+    })
+}
+
+/// Per-task loss values keyed by task name plus `total`.
+pub fn named_losses(tasks: &[String], losses: &[f64], total: f64) -> BTreeMap<String, f64> {
+    let mut m: BTreeMap<String, f64> = tasks.iter().cloned().zip(losses.iter().copied()).collect();
+    m.insert("total".into(), total);
+    m
+}
