@@ -20,6 +20,9 @@ pub enum TrainError {
         /// What is wrong.
         msg: String,
     },
+    /// Dataset folder problems (with a hint).
+    #[error("{0}")]
+    Dataset(String),
     /// File-system problems (the path is in the message).
     #[error("{0}")]
     Io(String),

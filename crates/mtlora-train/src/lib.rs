@@ -2,6 +2,7 @@
 //! global-norm gradient clipping, one training step, and the parity checks against the
 //! reference fixtures (`cargo xtask parity`).
 
+pub mod checkpoint;
 pub mod config;
 mod error;
 pub mod grads;
@@ -9,6 +10,8 @@ pub mod losses;
 pub mod metrics;
 pub mod optim;
 pub mod parity;
+pub mod record;
+pub mod run;
 pub mod schedule;
 pub mod step;
 pub mod trainer;

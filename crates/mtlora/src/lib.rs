@@ -13,7 +13,10 @@ pub use naming::NameContext;
 pub mod state_dict;
 pub mod weights;
 
-pub use state_dict::{read_pth, read_safetensors, read_state_dict, write_safetensors, StateDict};
+pub use state_dict::{
+    read_pth, read_safetensors, read_safetensors_with_metadata, read_state_dict, write_safetensors,
+    StateDict,
+};
 pub use weights::{export_tensors, load_tensors, named_tensors, LoadReport, NamedTensor};
 pub mod freeze;
 pub mod params;

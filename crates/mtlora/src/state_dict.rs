@@ -55,6 +55,18 @@ pub fn read_safetensors(path: &Path) -> Result<StateDict, ModelError> {
     Ok(out)
 }
 
+/// Read the tensors and the `__metadata__` strings of a safetensors file.
+pub fn read_safetensors_with_metadata(
+    path: &Path,
+) -> Result<(StateDict, std::collections::HashMap<String, String>), ModelError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| ModelError::Io(format!("{}: {e}", path.display())))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| fmt_err(path, format!("not a valid safetensors file ({e})")))?;
+    let meta = meta.metadata().clone().unwrap_or_default();
+    Ok((read_safetensors(path)?, meta))
+}
+
 /// Read a PyTorch checkpoint; tensors under a top-level `model` dict when present.
 pub fn read_pth(path: &Path) -> Result<StateDict, ModelError> {
     if !path.exists() {
