@@ -201,8 +201,22 @@ impl RunConfig {
             )));
         }
         let train: TrainConfig = match train_v {
-            Some(t) => t.try_into().map_err(|e: toml::de::Error| {
-                TrainError::Config(format!("[train]: {}", e.message()))
+            Some(t) => t.clone().try_into().map_err(|e: toml::de::Error| {
+                // name the offending key: the first one that fails on its own
+                let key = t.as_table().and_then(|tab| {
+                    tab.iter().find_map(|(k, v)| {
+                        let mut one = toml::map::Map::new();
+                        one.insert(k.clone(), v.clone());
+                        toml::Value::Table(one)
+                            .try_into::<TrainConfig>()
+                            .is_err()
+                            .then(|| k.clone())
+                    })
+                });
+                match key {
+                    Some(k) => TrainError::Config(format!("[train] {k}: {}", e.message())),
+                    None => TrainError::Config(format!("[train]: {}", e.message())),
+                }
             })?,
             None => TrainConfig::default(),
         };
@@ -221,8 +235,10 @@ impl RunConfig {
     pub fn from_path(path: &Path) -> Result<Self, TrainError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
-        Self::from_toml_str(&text)
-            .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
+        Self::from_toml_str(&text).map_err(|e| match e {
+            TrainError::Config(m) => TrainError::Config(format!("{}: {m}", path.display())),
+            other => other,
+        })
     }
 
     /// The resolved configuration as TOML (`[model]` + `[train]`).
@@ -247,14 +263,14 @@ mod tests {
 
     #[test]
     fn unknown_and_mistyped_keys_are_named() {
-        let e = RunConfig::from_toml_str(&format!("{TINY}\nwindow_sise = 7\n")).unwrap_err();
+        let e = RunConfig::from_toml_str(&format!("window_sise = 7\n{TINY}")).unwrap_err();
         assert!(e.to_string().contains("window_sise"), "{e}");
         let e = RunConfig::from_toml_str(&format!("{TINY}\n[train]\nepochz = 3\n")).unwrap_err();
         assert!(e.to_string().contains("epochz"), "{e}");
         let e = RunConfig::from_toml_str(&format!("{TINY}\n[train]\nepochs = \"three\"\n"))
             .unwrap_err();
         assert!(
-            e.to_string().contains("[train]") && e.to_string().contains("integer"),
+            e.to_string().contains("[train] epochs") && e.to_string().contains("usize"),
             "{e}"
         );
         let e = RunConfig::from_toml_str(&TINY.replace("name = \"sal\"", "name = \"saliency\""))

@@ -160,8 +160,11 @@ pub fn to_batch(b: MultiTaskBatch, tasks: &[String]) -> Result<Batch, TrainError
 struct Log(Option<std::fs::File>);
 impl Log {
     fn line(&mut self, obs: &mut dyn Observer, msg: &str) {
-        tracing::info!("{msg}");
         obs.message(msg);
+        self.file(msg);
+    }
+    fn file(&mut self, msg: &str) {
+        tracing::debug!("{msg}");
         if let Some(f) = &mut self.0 {
             let _ = writeln!(f, "{msg}");
         }
@@ -376,8 +379,7 @@ pub fn train(
         .open(dir.iter_log())
         .map_err(|e| TrainError::Io(format!("{}: {e}", dir.iter_log().display())))?;
 
-    let mut ran = 0;
-    for epoch in state.epochs_done..t.epochs {
+    for (ran, epoch) in (state.epochs_done..t.epochs).enumerate() {
         if opts.stop_after_epochs.is_some_and(|n| ran >= n) {
             return Ok(RunSummary {
                 state,
@@ -441,7 +443,7 @@ pub fn train(
             }
             state.history.push(rec.clone());
             obs.evaluated(&rec, improved);
-            log.line(obs, &format!("eval epoch {epoch}: {}", summary_line(&rec)));
+            log.file(&format!("eval epoch {epoch}: {}", summary_line(&rec)));
             record::write_metrics(&opts.out, &state.history, state.best)?;
             let iters = record::read_iter_csv(&dir.iter_log(), tasks.len());
             record::write_plots(&opts.out, &tasks, &iters, &state.history)?;
@@ -455,7 +457,6 @@ pub fn train(
         // `last` is written after everything else of the epoch: a run killed at any point
         // resumes from the previous complete epoch and redoes the rest identically
         checkpoint::save(&last, &trainer, &cfg, &state)?;
-        ran += 1;
     }
     log.line(
         obs,

@@ -1,0 +1,546 @@
+//! Subcommands.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::Device;
+use clap::{Args, Parser, Subcommand};
+use mtlora_train::metrics::Baselines;
+use mtlora_train::run::RunOptions;
+use mtlora_train::RunConfig;
+
+use crate::progress::{bar, TrainProgress};
+
+/// The tiny CPU model of the embedded default run.
+const TINY_MODEL: &str = include_str!("../../configs/mtlora_tiny_cpu.toml");
+/// Recipe of the embedded default run: a few minutes on a laptop CPU.
+const DEFAULT_TRAIN: &str = "
+[train]
+epochs = 8
+warmup_epochs = 1
+batch_size = 4
+eval_batch_size = 8
+accumulation_steps = 1
+scale_lr = false
+base_lr = 0.002
+warmup_lr = 0.00002
+min_lr = 0.00002
+eval_every = 2
+ckpt_every = 4
+workers = 2
+seed = 0
+";
+/// Synthetic dataset of the embedded default run.
+const DEFAULT_DATA: &str = "datasets/pascal_mt_synth";
+
+/// mtlora-rs: MTLoRA (multi-task LoRA on a Swin backbone) training, evaluation and tools.
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", version, about, long_about = None)]
+pub struct Cli {
+    /// Only warnings and errors; no progress bars.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model. With no arguments: the embedded default (tiny model, synthetic data, CPU).
+    Train(TrainArgs),
+    /// Evaluate a checkpoint on a PASCAL_MT split: all metrics and Δm.
+    Eval(EvalArgs),
+    /// Predict the tasks for images and write viewable PNGs.
+    Predict(PredictArgs),
+    /// Compare with reference fixtures (`NAME.json` + `NAME.safetensors`); exit 0 only on PASS.
+    Parity {
+        /// Fixture sidecars.
+        #[arg(required = true)]
+        fixtures: Vec<PathBuf>,
+    },
+    /// Parameter counts of a configuration.
+    Params {
+        /// Model or run configuration (TOML or JSON).
+        #[arg(long)]
+        config: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// PASCAL_MT dataset tools.
+    #[command(subcommand)]
+    Dataset(DatasetCmd),
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Run configuration: a model TOML with an optional `[train]` table (default: the embedded
+    /// tiny CPU configuration).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// PASCAL_MT root (default: a synthetic dataset in datasets/pascal_mt_synth, created if absent).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// ImageNet Swin weights in Microsoft's `.pth` layout (e.g. swin_tiny_patch4_window7_224.pth).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Backend: flex (CPU), wgpu or cuda (must be compiled in; default: BURN_DEVICE or flex).
+    #[arg(long)]
+    device: Option<String>,
+    /// Run folder (default: runs/<config name>-<UTC time>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Override train.epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Data-parallel devices (e.g. `cuda:0,cuda:1`); only one device is supported so far.
+    #[arg(long)]
+    devices: Option<String>,
+    /// Cache folder for regenerated Parts indexes.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Checkpoint: ours (`.safetensors`) or an official MTLoRA `.pth`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// PASCAL_MT root.
+    #[arg(long)]
+    data: PathBuf,
+    /// Split.
+    #[arg(long, default_value = "val")]
+    split: String,
+    /// Configuration (required for checkpoints that carry none, e.g. official `.pth`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Evaluation batch size.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Data decoding threads.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Backend (see `train --device`).
+    #[arg(long)]
+    device: Option<String>,
+    /// Output JSON (default: `<checkpoint>.eval-<split>.json` beside the checkpoint).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Cache folder for regenerated Parts indexes.
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// Checkpoint (see `eval`).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Images (JPEG or PNG).
+    #[arg(long, required = true, num_args = 1..)]
+    image: Vec<PathBuf>,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Configuration (see `eval`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Backend (see `train --device`).
+    #[arg(long)]
+    device: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DatasetCmd {
+    /// Check and decode every file of a PASCAL_MT folder; exit 1 on problems.
+    Verify {
+        /// Dataset root.
+        root: PathBuf,
+        /// Cache folder for regenerated Parts indexes.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// Decoding threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Write a synthetic PASCAL_MT-format dataset.
+    Synth {
+        /// Output folder.
+        out: PathBuf,
+        /// Number of ids (half train, half val).
+        #[arg(long, default_value_t = 16)]
+        ids: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Image size WxH (default: several VOC-like sizes).
+        #[arg(long)]
+        size: Option<String>,
+    },
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Train(a) => train(a, quiet),
+        Command::Eval(a) => eval(a, quiet),
+        Command::Predict(a) => predict(a, quiet),
+        Command::Parity { fixtures } => parity(&fixtures),
+        Command::Params { config, json } => params(&config, json),
+        Command::Dataset(d) => dataset(d, quiet),
+    }
+}
+
+/// The device named by `--device` (through `BURN_DEVICE`, which `Device::default()` honours).
+fn device(name: Option<&str>) -> Result<Device> {
+    if let Some(n) = name {
+        let n = if n == "cpu" { "flex" } else { n };
+        let compiled = match n {
+            "flex" => cfg!(feature = "flex"),
+            "wgpu" => cfg!(feature = "wgpu"),
+            "cuda" => cfg!(feature = "cuda"),
+            other => bail!("unknown device {other:?} (flex, wgpu or cuda)"),
+        };
+        if !compiled {
+            bail!("this build has no {n} backend; rebuild with `--no-default-features --features {n}`");
+        }
+        std::env::set_var("BURN_DEVICE", n);
+    }
+    Ok(Device::default())
+}
+
+/// `YYYYmmdd-HHMMSS` (UTC).
+fn timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // civil from days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+fn train(a: TrainArgs, quiet: bool) -> Result<ExitCode> {
+    if let Some(d) = &a.devices {
+        if d.split(',').filter(|s| !s.trim().is_empty()).count() > 1 {
+            bail!("--devices {d}: multi-device data parallel training is not implemented yet (one device only)");
+        }
+    }
+    let dev = device(a.device.as_deref())?;
+    let (cfg, name) = match &a.config {
+        Some(p) => (
+            Some(RunConfig::from_path(p)?),
+            p.file_stem()
+                .map_or("run".into(), |s| s.to_string_lossy().to_string()),
+        ),
+        None if a.resume => (None, "run".into()),
+        None => (
+            Some(RunConfig::from_toml_str(&format!(
+                "{TINY_MODEL}\n{DEFAULT_TRAIN}"
+            ))?),
+            "tiny-default".into(),
+        ),
+    };
+    let cfg = cfg.map(|mut c| {
+        if let Some(e) = a.epochs {
+            c.train.epochs = e;
+            c.train.warmup_epochs = c.train.warmup_epochs.min(e);
+        }
+        c
+    });
+    if let Some(c) = &cfg {
+        c.train.validate()?;
+    }
+    let out = match (&a.out, a.resume) {
+        (Some(o), _) => o.clone(),
+        (None, true) => bail!("--resume needs --out runs/NAME (the run to continue)"),
+        (None, false) => PathBuf::from("runs").join(format!("{name}-{}", timestamp())),
+    };
+    let data = match &a.data {
+        Some(d) => d.clone(),
+        None => {
+            let d = PathBuf::from(DEFAULT_DATA);
+            if !d.join("ImageSets").exists() {
+                eprintln!(
+                    "synthesizing a mini PASCAL_MT dataset in {} ...",
+                    d.display()
+                );
+                let (tr, va) = mtlora_pascal::synthesize(
+                    &d,
+                    &mtlora_pascal::SynthConfig {
+                        ids: 96,
+                        seed: 0,
+                        ..Default::default()
+                    },
+                )?;
+                eprintln!("  {} train / {} val images", tr.len(), va.len());
+            }
+            d
+        }
+    };
+    let tasks = cfg
+        .as_ref()
+        .map(|c| c.model.task_names())
+        .unwrap_or_default();
+    let mut obs = TrainProgress::new(quiet, tasks);
+    let opts = RunOptions {
+        out: out.clone(),
+        data,
+        cache_dir: a.cache_dir.clone(),
+        weights: a.weights.clone(),
+        resume: a.resume,
+        device: dev,
+        stop_after_epochs: None,
+    };
+    let s = mtlora_train::run::train(cfg, &opts, &mut obs)?;
+    let hist = &s.state.history;
+    if let (Some(first), Some(last)) = (hist.first(), hist.last()) {
+        let l = |r: &mtlora_train::record::EvalRecord| {
+            r.val_loss.get("total").copied().unwrap_or(f64::NAN)
+        };
+        println!(
+            "validation loss: {:.4} (epoch {}) -> {:.4} (epoch {})",
+            l(first),
+            first.epoch + 1,
+            l(last),
+            last.epoch + 1
+        );
+        println!(
+            "last  (epoch {}): {}",
+            last.epoch + 1,
+            mtlora_train::run::summary_line(last)
+        );
+        if let Some((dm, e)) = s.state.best {
+            println!("best Δm {dm:.2} % after epoch {}", e + 1);
+        }
+    }
+    println!(
+        "run folder: {} (metrics.csv, metrics.json, plots/, checkpoints/, train.log)",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(a: EvalArgs, quiet: bool) -> Result<ExitCode> {
+    let dev = device(a.device.as_deref())?;
+    let loaded = mtlora_train::inference::load(&a.checkpoint, a.config.as_deref(), &dev)?;
+    let baselines = loaded
+        .run
+        .as_ref()
+        .map(|r| Baselines(r.train.delta_m_baselines.clone()))
+        .unwrap_or_default();
+    struct P(Option<indicatif::ProgressBar>, bool);
+    impl mtlora_train::run::Observer for P {
+        fn eval_start(&mut self, _: usize, n: usize) {
+            self.0 = Some(bar(n as u64, "eval".into(), self.1));
+        }
+        fn eval_batch(&mut self) {
+            if let Some(b) = &self.0 {
+                b.inc(1);
+            }
+        }
+    }
+    let mut p = P(None, quiet);
+    let rec = mtlora_train::inference::evaluate(
+        &loaded,
+        &a.data,
+        a.cache_dir.as_deref(),
+        &a.split,
+        a.batch_size,
+        a.workers,
+        baselines,
+        &dev,
+        &mut p,
+    )?;
+    if let Some(b) = p.0 {
+        b.finish_and_clear();
+    }
+    let out = a.out.clone().unwrap_or_else(|| {
+        let stem = a
+            .checkpoint
+            .file_stem()
+            .map_or("checkpoint".into(), |s| s.to_string_lossy().to_string());
+        a.checkpoint
+            .with_file_name(format!("{stem}.eval-{}.json", a.split))
+    });
+    let doc = serde_json::json!({
+        "checkpoint": a.checkpoint,
+        "split": a.split,
+        "scores": rec.scores,
+        "per_class_iou": rec.per_class,
+        "val_loss": rec.val_loss,
+        "notes": {"normals.mean_angle_deg": "mean angular error (the papers' 'rmse' column)", "delta_m": "percent"}
+    });
+    mtlora_train::record::write_text(&out, &serde_json::to_string_pretty(&doc)?)?;
+    for (k, v) in &rec.scores {
+        println!("{k:<30} {v:>10.4}");
+    }
+    println!("written to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn predict(a: PredictArgs, quiet: bool) -> Result<ExitCode> {
+    let dev = device(a.device.as_deref())?;
+    let loaded = mtlora_train::inference::load(&a.checkpoint, a.config.as_deref(), &dev)?;
+    mtlora_train::run::ensure_writable(&a.out)?;
+    let pb = bar(a.image.len() as u64, "predict".into(), quiet);
+    for img in &a.image {
+        let p = mtlora_train::predict::predict(&loaded, img, &dev)?;
+        let stem = img
+            .file_stem()
+            .map_or("image".into(), |s| s.to_string_lossy().to_string());
+        let files = mtlora_train::predict::write_prediction(&a.out, &stem, &p)?;
+        for f in files {
+            pb.println(format!("wrote {}", f.display()));
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parity(files: &[PathBuf]) -> Result<ExitCode> {
+    let mut all_pass = true;
+    for path in files {
+        println!("== {}", path.display());
+        match mtlora_train::parity::run(path) {
+            Ok(report) => {
+                print!("{}", report.render());
+                all_pass &= report.passed();
+            }
+            Err(e) => {
+                println!("error: {e}");
+                println!("parity: FAIL (could not run)");
+                all_pass = false;
+            }
+        }
+    }
+    Ok(if all_pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn params(path: &Path, json: bool) -> Result<ExitCode> {
+    let cfg = mtlora::ModelConfig::from_path(path)?;
+    let device = Device::default();
+    let report = cfg.init(&device)?.param_report(&cfg);
+    if json {
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("trainable_names");
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("config     {}", path.display());
+    println!("total      {:>12}", report.total);
+    println!("trainable  {:>12}", report.trainable);
+    println!("frozen     {:>12}", report.frozen);
+    println!("trainable breakdown:");
+    for (k, v) in &report.breakdown_trainable {
+        println!("  {k:<30} {v:>12}");
+    }
+    println!("trainable by category:");
+    for (k, v) in &report.breakdown_trainable_fine {
+        println!("  {k:<30} {v:>12}");
+    }
+    println!("total by category:");
+    for (k, v) in &report.breakdown_total_fine {
+        println!("  {k:<30} {v:>12}");
+    }
+    let m = &report.main_py_printout;
+    println!(
+        "main.py printout: trainable {} | decoder {} | lora {} | extra {} | total {} | total without lora {}",
+        m.number_of_trainable_params, m.decoder_params, m.lora_params, m.extra_params, m.total_params, m.total_params_without_lora
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dataset(cmd: DatasetCmd, quiet: bool) -> Result<ExitCode> {
+    match cmd {
+        DatasetCmd::Verify {
+            root,
+            cache_dir,
+            threads,
+        } => {
+            let mut r = mtlora_pascal::PascalRoot::new(&root);
+            if let Some(c) = cache_dir {
+                r = r.with_cache_dir(c);
+            }
+            let threads = threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let bars = std::sync::Mutex::new((String::new(), None::<indicatif::ProgressBar>));
+            let report = mtlora_pascal::verify_with_progress(&r, threads, &|split, done, total| {
+                let mut st = bars.lock().expect("progress lock");
+                if st.0 != split || st.1.is_none() {
+                    if let Some(b) = st.1.take() {
+                        b.finish();
+                    }
+                    *st = (
+                        split.to_string(),
+                        Some(bar(total as u64, split.to_string(), quiet)),
+                    );
+                }
+                if let Some(b) = &st.1 {
+                    b.set_position(done as u64);
+                    if done == total {
+                        b.finish();
+                    }
+                }
+            });
+            print!("{}", report.render(&root));
+            Ok(if report.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        DatasetCmd::Synth {
+            out,
+            ids,
+            seed,
+            size,
+        } => {
+            let mut cfg = mtlora_pascal::SynthConfig {
+                ids,
+                seed,
+                ..Default::default()
+            };
+            if let Some(s) = size {
+                let (w, h) = s.split_once('x').context("--size WxH")?;
+                cfg.sizes = vec![(
+                    w.parse().context("--size W")?,
+                    h.parse().context("--size H")?,
+                )];
+            }
+            let (train, val) = mtlora_pascal::synthesize(&out, &cfg)?;
+            println!(
+                "wrote {} train and {} val ids to {}",
+                train.len(),
+                val.len(),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
