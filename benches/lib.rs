@@ -17,3 +17,5 @@ pub fn synthetic_voc_sized(ids: usize) -> PathBuf {
     }
     dir
 }
+
+pub mod cases;

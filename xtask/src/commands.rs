@@ -71,6 +71,9 @@ pub enum Command {
     /// PASCAL_MT dataset tools.
     #[command(subcommand)]
     Dataset(DatasetCmd),
+    /// Benchmarks: table of median/min/max/images per second/peak memory, appended to
+    /// benches/RESULTS.md.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -193,6 +196,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Parity { fixtures } => parity(&fixtures),
         Command::Params { config, json } => params(&config, json),
         Command::Dataset(d) => dataset(d, quiet),
+        Command::Bench(b) => {
+            let line = std::iter::once("cargo xtask".to_string())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" ");
+            crate::bench::run(b, line)
+        }
     }
 }
 
@@ -215,7 +225,7 @@ fn device(name: Option<&str>) -> Result<Device> {
 }
 
 /// `YYYYmmdd-HHMMSS` (UTC).
-fn timestamp() -> String {
+pub fn timestamp() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs()) as i64;

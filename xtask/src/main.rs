@@ -1,5 +1,6 @@
 //! `cargo xtask <command>`: the mtlora-rs command line (see `cargo xtask --help`).
 
+mod bench;
 mod commands;
 mod progress;
 

@@ -1,0 +1,215 @@
+//! The benchmark cases shared by the criterion benches (`benches/model.rs`) and
+//! `cargo xtask bench`: each case is built once (weights, inputs) and returns a closure that
+//! runs the timed work and waits for the device (`Device::sync`).
+
+use burn::tensor::{Device, Distribution, Tensor};
+use mtlora::{ModelConfig, MultiTaskSwin};
+use mtlora_lora::BaseLinearConfig;
+use mtlora_train::{Batch, TrainConfig, Trainer};
+
+const R64: &str = include_str!("../configs/mtlora_tiny_448_r64_scale4_pertask.toml");
+const TINY: &str = include_str!("../configs/mtlora_tiny_cpu.toml");
+
+/// A prepared case.
+pub struct Case {
+    /// Name (`mtlora_r64_448_infer_b1`, ...).
+    pub name: &'static str,
+    /// Images per run (0 for building blocks).
+    pub images: usize,
+    /// One timed run (ends with `device.sync()`).
+    pub run: Box<dyn FnMut()>,
+}
+
+/// Every case, in report order: the two headline cases first.
+pub const NAMES: [&str; 10] = [
+    "mtlora_r64_448_infer_b1",
+    "mtlora_r64_448_train_b2",
+    "tiny_64_infer_b1",
+    "tiny_64_train_b2",
+    "block_mtlora_linear_fc1_s0",
+    "block_plain_linear_fc1_s0",
+    "block_window_attention_shifted_s0",
+    "block_patch_merging_s0",
+    "block_hrnet_head",
+    "block_downsampler",
+];
+
+/// Cases of `cargo xtask bench --quick`.
+pub const QUICK: [&str; 6] = [
+    "mtlora_r64_448_infer_b1",
+    "mtlora_r64_448_train_b2",
+    "tiny_64_infer_b1",
+    "tiny_64_train_b2",
+    "block_mtlora_linear_fc1_s0",
+    "block_plain_linear_fc1_s0",
+];
+
+fn config(name: &str) -> ModelConfig {
+    let text = if name.starts_with("tiny") { TINY } else { R64 };
+    ModelConfig::from_toml_str(text).expect("shipped config")
+}
+
+fn targets(cfg: &ModelConfig, b: usize, device: &Device) -> Vec<Tensor<4>> {
+    let [h, w] = cfg.img_size;
+    cfg.tasks
+        .iter()
+        .map(|t| match t.name.as_str() {
+            "normals" => Tensor::random([b, 3, h, w], Distribution::Normal(0.0, 1.0), device),
+            "sal" => Tensor::random([b, 1, h, w], Distribution::Bernoulli(0.3), device),
+            _ => Tensor::random(
+                [b, 1, h, w],
+                Distribution::Uniform(0.0, t.num_output as f64),
+                device,
+            )
+            .floor(),
+        })
+        .collect()
+}
+
+fn infer(name: &'static str, device: &Device) -> Case {
+    let cfg = config(name);
+    let model = cfg.init(device).expect("model");
+    let [h, w] = cfg.img_size;
+    let x = Tensor::<4>::random([1, 3, h, w], Distribution::Normal(0.0, 1.0), device);
+    let dev = device.clone();
+    Case {
+        name,
+        images: 1,
+        run: Box::new(move || {
+            let out = model.forward(x.clone());
+            std::hint::black_box(out);
+            dev.sync().expect("sync");
+        }),
+    }
+}
+
+fn train(name: &'static str, device: &Device) -> Case {
+    let cfg = config(name);
+    let ad = device.clone().autodiff();
+    let model = cfg.init(&ad).expect("model");
+    let mut trainer = Trainer::new(
+        cfg.clone(),
+        TrainConfig::default(),
+        model,
+        ad.clone(),
+        device.clone(),
+        156,
+    )
+    .expect("trainer");
+    let [h, w] = cfg.img_size;
+    let batch = Batch {
+        image: Tensor::random([2, 3, h, w], Distribution::Normal(0.0, 1.0), &ad),
+        targets: targets(&cfg, 2, &ad),
+    };
+    let dev = device.clone();
+    Case {
+        name,
+        images: 2,
+        run: Box::new(move || {
+            // forward, weighted loss, backward, global clipping, AdamW (reads back the losses)
+            std::hint::black_box(trainer.step(std::slice::from_ref(&batch), 0));
+            dev.sync().expect("sync");
+        }),
+    }
+}
+
+/// Stage-0 geometry of Swin-T at 448: 112×112 tokens of 96 channels.
+fn stage0_tokens(device: &Device) -> Tensor<3> {
+    Tensor::random([1, 112 * 112, 96], Distribution::Normal(0.0, 1.0), device)
+}
+
+fn r64_model(device: &Device) -> MultiTaskSwin {
+    config("r64").init(device).expect("model")
+}
+
+fn block(name: &'static str, device: &Device) -> Case {
+    let dev = device.clone();
+    let model = r64_model(device);
+    let x = stage0_tokens(device);
+    let sync = move || dev.sync().expect("sync");
+    let run: Box<dyn FnMut()> = match name {
+        "block_mtlora_linear_fc1_s0" => {
+            // the TS block's fc1: frozen 96→384 + shared r64 + 4 task branches r4
+            let fc1 = model.backbone.layers[0].blocks[1].mlp.fc1.clone();
+            let tasks: Vec<Tensor<3>> = (0..4).map(|_| x.clone()).collect();
+            Box::new(move || {
+                std::hint::black_box(fc1.forward(x.clone(), Some(tasks.clone())));
+                sync();
+            })
+        }
+        "block_plain_linear_fc1_s0" => {
+            let lin = BaseLinearConfig::new(96, 384).init(device);
+            Box::new(move || {
+                std::hint::black_box(lin.forward(x.clone()));
+                sync();
+            })
+        }
+        "block_window_attention_shifted_s0" => {
+            // the whole shifted (TS) block of stage 0: attention + MLP, shared + 4 task streams
+            let b = model.backbone.layers[0].blocks[1].clone();
+            Box::new(move || {
+                std::hint::black_box(b.forward(x.clone()));
+                sync();
+            })
+        }
+        "block_patch_merging_s0" => {
+            let pm = model.backbone.layers[0]
+                .downsample
+                .clone()
+                .expect("stage 0 merges");
+            Box::new(move || {
+                std::hint::black_box(pm.forward(x.clone()));
+                sync();
+            })
+        }
+        "block_hrnet_head" | "block_downsampler" => {
+            let img = Tensor::<4>::random([1, 3, 448, 448], Distribution::Normal(0.0, 1.0), device);
+            let stages = model.backbone.forward(img);
+            let feats: Vec<Tensor<4>> = stages
+                .iter()
+                .zip(&model.backbone.feature_info)
+                .map(|(s, fi)| {
+                    let [b, l, c] = s.tasks[0].dims();
+                    let side = (l as f64).sqrt() as usize;
+                    let _ = fi;
+                    s.tasks[0]
+                        .clone()
+                        .reshape([b, side, side, c])
+                        .permute([0, 3, 1, 2])
+                })
+                .collect();
+            let ds = model.downsampler[0].clone();
+            if name == "block_downsampler" {
+                Box::new(move || {
+                    std::hint::black_box(ds.forward(&feats));
+                    sync();
+                })
+            } else {
+                let maps = ds.forward(&feats);
+                let head = model.decoders[0].clone();
+                Box::new(move || {
+                    std::hint::black_box(head.forward(&maps));
+                    sync();
+                })
+            }
+        }
+        other => panic!("unknown block case {other}"),
+    };
+    Case {
+        name,
+        images: 0,
+        run,
+    }
+}
+
+/// Build a case by name (`None` for an unknown name).
+pub fn build(name: &str, device: &Device) -> Option<Case> {
+    let name: &'static str = NAMES.iter().find(|n| **n == name)?;
+    Some(if name.starts_with("block_") {
+        block(name, device)
+    } else if name.ends_with("_infer_b1") {
+        infer(name, device)
+    } else {
+        train(name, device)
+    })
+}

@@ -1,0 +1,274 @@
+//! `cargo xtask bench`: run the benchmark cases of `benches/cases.rs`, each in its own child
+//! process (so its peak memory is its own), print one table (or JSON lines), append the table
+//! with machine, date, commit and command to `benches/RESULTS.md`, and optionally compare with
+//! the PyTorch reference script `benches/reference/bench_torch.py`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::{json, Value};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Fewer cases (the headline, tiny and linear ones) and fewer runs.
+    #[arg(long)]
+    quick: bool,
+    /// One JSON object per case and line instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Run one case alone (see `--list`).
+    #[arg(long)]
+    case: Option<String>,
+    /// List the case names.
+    #[arg(long)]
+    list: bool,
+    /// Timed runs per case (default 10, `--quick` 3; one untimed warm-up run before).
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Also time the PyTorch reference (python3 with torch and timm) and print ratios.
+    #[arg(long)]
+    compare: bool,
+    /// Do not append to benches/RESULTS.md.
+    #[arg(long)]
+    no_record: bool,
+    /// Internal: run one case in this process and print its JSON.
+    #[arg(long, hide = true)]
+    child: bool,
+}
+
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn stats(mut t: Vec<f64>) -> (f64, f64, f64) {
+    t.sort_by(f64::total_cmp);
+    let n = t.len();
+    let med = if n % 2 == 1 {
+        t[n / 2]
+    } else {
+        (t[n / 2 - 1] + t[n / 2]) / 2.0
+    };
+    (med, t[0], t[n - 1])
+}
+
+fn child(case: &str, runs: usize) -> Result<()> {
+    let device = burn::tensor::Device::default();
+    let mut c = mtlora_benches::cases::build(case, &device)
+        .with_context(|| format!("unknown case {case:?}"))?;
+    (c.run)();
+    let mut times = vec![];
+    for _ in 0..runs.max(1) {
+        let t0 = Instant::now();
+        (c.run)();
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    let (median, min, max) = stats(times);
+    println!(
+        "{}",
+        json!({"case": case, "median_s": median, "min_s": min, "max_s": max,
+               "peak_rss_bytes": peak_rss_bytes(), "images": c.images, "runs": runs})
+    );
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok())
+        })
+        .map_or(String::new(), |kb| {
+            format!(", {:.0} GiB", kb as f64 / 1048576.0)
+        });
+    format!(
+        "{cpu}, {n} threads{mem}, backend {}",
+        std::env::var("BURN_DEVICE").unwrap_or_else(|_| "flex (default)".into())
+    )
+}
+
+fn commit() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn reference(case: &str, runs: usize) -> Result<Option<Value>> {
+    let script = Path::new("benches/reference/bench_torch.py");
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let out = Command::new("python3")
+        .arg(script)
+        .args(["--case", case, "--runs", &runs.to_string(), "--threads", &threads.to_string()])
+        .output()
+        .context("running python3 (install the reference: pip install -r benches/reference/requirements.txt)")?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("no reference for case") {
+            return Ok(None);
+        }
+        bail!("{} failed:\n{err}\n(install the reference: pip install -r benches/reference/requirements.txt)", script.display());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok()))
+}
+
+pub fn run(a: BenchArgs, cmdline: String) -> Result<std::process::ExitCode> {
+    use mtlora_benches::cases::{NAMES, QUICK};
+    let runs = a.runs.unwrap_or(if a.quick { 3 } else { 10 });
+    if a.child {
+        child(a.case.as_deref().context("--child needs --case")?, runs)?;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    if a.list {
+        for n in NAMES {
+            println!("{n}");
+        }
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    let cases: Vec<&str> = match &a.case {
+        Some(c) => match NAMES.iter().find(|n| *n == c) {
+            Some(n) => vec![*n],
+            None => bail!("unknown case {c:?}; cases: {}", NAMES.join(", ")),
+        },
+        None if a.quick => QUICK.to_vec(),
+        None => NAMES.to_vec(),
+    };
+    let exe = std::env::current_exe()?;
+    let mut rows = vec![];
+    for case in cases {
+        if !a.json {
+            eprintln!("running {case} ({runs} runs) ...");
+        }
+        let out = Command::new(&exe)
+            .args([
+                "bench",
+                "--child",
+                "--case",
+                case,
+                "--runs",
+                &runs.to_string(),
+            ])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "case {case} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let v: Value = serde_json::from_str(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .unwrap_or(""),
+        )
+        .with_context(|| format!("case {case}: no JSON result"))?;
+        let mut v = v;
+        if a.compare {
+            if let Some(r) = reference(case, runs)? {
+                v["pytorch_median_s"] = r["median_s"].clone();
+                v["pytorch_peak_rss_bytes"] = r["peak_rss_bytes"].clone();
+                if let (Some(m), Some(p)) = (v["median_s"].as_f64(), r["median_s"].as_f64()) {
+                    v["ratio_vs_pytorch"] = json!(m / p);
+                }
+            }
+        }
+        if a.json {
+            println!("{v}");
+        }
+        rows.push(v);
+    }
+    let mut table = String::from("| case | median | min–max | images/s | peak RSS |");
+    if a.compare {
+        table.push_str(" PyTorch median | ours / PyTorch |");
+    }
+    table.push('\n');
+    table.push_str(if a.compare {
+        "|---|---|---|---|---|---|---|\n"
+    } else {
+        "|---|---|---|---|---|\n"
+    });
+    for v in &rows {
+        let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        let ips = match v["images"].as_u64() {
+            Some(n) if n > 0 => format!("{:.2}", n as f64 / f("median_s")),
+            _ => "—".into(),
+        };
+        table.push_str(&format!(
+            "| `{}` | {} | {}–{} | {ips} | {:.0} MiB |",
+            v["case"].as_str().unwrap_or("?"),
+            fmt_s(f("median_s")),
+            fmt_s(f("min_s")),
+            fmt_s(f("max_s")),
+            f("peak_rss_bytes") / 1048576.0
+        ));
+        if a.compare {
+            match (
+                v["pytorch_median_s"].as_f64(),
+                v["ratio_vs_pytorch"].as_f64(),
+            ) {
+                (Some(p), Some(r)) => table.push_str(&format!(" {} | {r:.2} |", fmt_s(p))),
+                _ => table.push_str(" — | — |"),
+            }
+        }
+        table.push('\n');
+    }
+    if !a.json {
+        print!("{table}");
+    }
+    if !a.no_record {
+        let date = crate::commands::timestamp();
+        let section = format!(
+            "\n## `cargo xtask bench` run {date} UTC\n\n- **Command:** `{cmdline}`\n- **Machine:** {}\n- **Commit:** {}\n- **Runs per case:** {runs} (after one warm-up run), each case in its own process\n\n{table}",
+            machine(),
+            commit()
+        );
+        let path = Path::new("benches/RESULTS.md");
+        let mut text =
+            std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmark results\n".into());
+        text.push_str(&section);
+        mtlora::state_dict::write_atomic(path, text.as_bytes())?;
+        if !a.json {
+            eprintln!("appended to {}", path.display());
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn fmt_s(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else if s >= 1e-3 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{:.1} µs", s * 1e6)
+    }
+}
