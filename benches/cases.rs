@@ -68,7 +68,8 @@ fn targets(cfg: &ModelConfig, b: usize, device: &Device) -> Vec<Tensor<4>> {
 
 fn infer(name: &'static str, device: &Device) -> Case {
     let cfg = config(name);
-    let model = cfg.init(device).expect("model");
+    // what `predict` runs: shared LoRA branches folded into the frozen weights
+    let (model, _) = cfg.init(device).expect("model").merge_for_inference();
     let [h, w] = cfg.img_size;
     let x = Tensor::<4>::random([1, 3, h, w], Distribution::Normal(0.0, 1.0), device);
     let dev = device.clone();

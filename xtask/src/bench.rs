@@ -122,7 +122,8 @@ fn commit() -> String {
 fn reference(case: &str, runs: usize) -> Result<Option<Value>> {
     let script = Path::new("benches/reference/bench_torch.py");
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let out = Command::new("python3")
+    let py = std::env::var("MTLORA_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(py)
         .arg(script)
         .args(["--case", case, "--runs", &runs.to_string(), "--threads", &threads.to_string()])
         .output()

@@ -411,9 +411,10 @@ fn predict(a: PredictArgs, quiet: bool) -> Result<ExitCode> {
     let dev = device(a.device.as_deref())?;
     let loaded = mtlora_train::inference::load(&a.checkpoint, a.config.as_deref(), &dev)?;
     mtlora_train::run::ensure_writable(&a.out)?;
+    let model = loaded.merged();
     let pb = bar(a.image.len() as u64, "predict".into(), quiet);
     for img in &a.image {
-        let p = mtlora_train::predict::predict(&loaded, img, &dev)?;
+        let p = mtlora_train::predict::predict(&loaded, &model, img, &dev)?;
         let stem = img
             .file_stem()
             .map_or("image".into(), |s| s.to_string_lossy().to_string());

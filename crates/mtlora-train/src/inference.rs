@@ -26,6 +26,14 @@ pub struct Loaded {
     pub model: MultiTaskSwin,
 }
 
+impl Loaded {
+    /// The model with shared LoRA branches folded into the base weights (faster; outputs equal
+    /// up to float rounding). `eval` keeps the unmerged model so its numbers match training's.
+    pub fn merged(&self) -> MultiTaskSwin {
+        self.model.clone().merge_for_inference().0
+    }
+}
+
 /// Load a checkpoint (ours, or an official MTLoRA `.pth`) strictly. The model configuration
 /// comes from `config` when given, else from the checkpoint's metadata.
 pub fn load(ckpt: &Path, config: Option<&Path>, device: &Device) -> Result<Loaded, TrainError> {

@@ -86,8 +86,13 @@ pub struct Prediction {
     pub maps: Vec<(String, Plane<u8>)>,
 }
 
-/// Run the model on one image.
-pub fn predict(loaded: &Loaded, path: &Path, device: &Device) -> Result<Prediction, TrainError> {
+/// Run `model` (e.g. [`Loaded::merged`]) on one image.
+pub fn predict(
+    loaded: &Loaded,
+    model: &mtlora::MultiTaskSwin,
+    path: &Path,
+    device: &Device,
+) -> Result<Prediction, TrainError> {
     let image = read_image(path)?;
     let [mh, mw] = loaded.cfg.img_size;
     let resized = resize_cubic(&image, mh, mw).map(|v| cast_u8(v, ImageCast::Clamp));
@@ -95,7 +100,7 @@ pub fn predict(loaded: &Loaded, path: &Path, device: &Device) -> Result<Predicti
         TensorData::new(normalize_image(&resized), [1, 3, mh, mw]),
         device,
     );
-    let out = loaded.model.forward(input);
+    let out = model.forward(input);
     let (h, w) = (image.h, image.w);
     let mut maps = vec![];
     for (task, o) in loaded.cfg.task_names().into_iter().zip(out.outputs) {

@@ -170,3 +170,29 @@ impl MultiTaskSwin {
         MultiTaskOutput { outputs, heads }
     }
 }
+
+impl MultiTaskSwin {
+    /// Fold every shared LoRA branch that feeds no task branch into its frozen base weight
+    /// (`W + s·B·A`): all `qkv` layers and the `proj`/`fc1`/`fc2` layers outside TS blocks.
+    /// Outputs are unchanged up to float rounding; for inference only (LoRA dropout is dropped,
+    /// and the merged layers no longer train). Returns the model and the number of merged layers.
+    pub fn merge_for_inference(mut self) -> (Self, usize) {
+        let mut merged = 0;
+        for layer in &mut self.backbone.layers {
+            for block in &mut layer.blocks {
+                for lin in [
+                    &mut block.attn.qkv,
+                    &mut block.attn.proj,
+                    &mut block.mlp.fc1,
+                    &mut block.mlp.fc2,
+                ] {
+                    if lin.can_merge() {
+                        *lin = lin.clone().merge_shared();
+                        merged += 1;
+                    }
+                }
+            }
+        }
+        (self, merged)
+    }
+}

@@ -155,3 +155,46 @@ fn configs_parse_from_toml_and_json_and_reject_unsupported() {
     bad.img_size = [60, 60];
     assert!(bad.validate().is_err());
 }
+
+#[test]
+fn merge_for_inference_keeps_outputs() {
+    use burn::tensor::{Distribution, Tensor};
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../configs/mtlora_tiny_cpu.toml");
+    let cfg = mtlora::ModelConfig::from_path(&p).unwrap();
+    let dev = burn::tensor::Device::default();
+    let ctx = mtlora::NameContext::new(&cfg);
+    // non-zero LoRA B so the merge matters
+    let model = cfg.init(&dev).unwrap();
+    let sd: mtlora::StateDict = model
+        .state_dict(&ctx)
+        .into_iter()
+        .map(|(k, v)| {
+            if k.contains("lora_shared_B") || k.contains("lora_tasks_B") {
+                let t = Tensor::<2>::random(
+                    [v.shape()[0], v.shape()[1]],
+                    Distribution::Normal(0.0, 0.05),
+                    &dev,
+                );
+                (k, t.into_data())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    let (model, _) = model.load_state_dict(&sd, &ctx);
+    let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Normal(0.0, 1.0), &dev);
+    let a = model.forward(x.clone());
+    let (merged, n) = model.merge_for_inference();
+    // qkv of all 8 blocks + proj/fc1/fc2 of the 4 non-TS blocks
+    assert_eq!(n, 8 + 3 * 4);
+    let b = merged.forward(x);
+    for (p, q) in a.outputs.iter().zip(&b.outputs) {
+        let d: f32 = (p.clone() - q.clone()).abs().max().into_scalar();
+        let m: f32 = p.clone().abs().max().into_scalar();
+        assert!(
+            d <= 1e-4 * m + 1e-5,
+            "merged output differs by {d} (max {m})"
+        );
+    }
+}
