@@ -80,3 +80,30 @@ fn params_of_the_released_config() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("34262906") && out.contains("8344634"), "{out}");
 }
+
+#[test]
+fn bench_prints_json_per_case() {
+    let (code, out) = xtask(&[
+        "bench",
+        "--case",
+        "tiny_64_infer_b1",
+        "--runs",
+        "2",
+        "--json",
+        "--no-record",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("a JSON line");
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["case"], "tiny_64_infer_b1");
+    for k in ["median_s", "min_s", "max_s"] {
+        assert!(v[k].as_f64().unwrap() > 0.0, "{k}: {v}");
+    }
+    assert!(v["min_s"].as_f64() <= v["median_s"].as_f64());
+    assert!(v["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+    let (code, out) = xtask(&["bench", "--case", "nope", "--no-record"]);
+    assert!(code == 2 && out.contains("unknown case"), "{out}");
+}

@@ -157,7 +157,8 @@ impl MtLoraLinearConfig {
 }
 
 fn low_rank<const D: usize>(u: Tensor<D>, a: Tensor<2>, b: Tensor<2>, scale: f64) -> Tensor<D> {
-    linear_forward(linear_forward(u, a, None), b, None).mul_scalar(scale)
+    // the scale goes on the small `[out, r]` matrix: one pass less over the `[..., out]` result
+    linear_forward(linear_forward(u, a, None), b.mul_scalar(scale), None)
 }
 
 impl MtLoraLinear {

@@ -41,6 +41,8 @@ pub struct Group {
     pub pass: bool,
     /// Extra information (failures, notes).
     pub notes: Vec<String>,
+    /// Reported but not part of the verdict.
+    pub informational: bool,
 }
 
 impl Group {
@@ -53,6 +55,7 @@ impl Group {
             max_rel: 0.0,
             pass: true,
             notes: vec![],
+            informational: false,
         }
     }
 
@@ -157,7 +160,11 @@ impl Group {
             self.count,
             self.max_abs,
             self.max_rel,
-            if self.pass { "PASS" } else { "FAIL" }
+            match (self.pass, self.informational) {
+                (true, _) => "PASS",
+                (false, false) => "FAIL",
+                (false, true) => "FAIL (informational, not in the verdict)",
+            }
         );
         for n in self.notes.iter().take(8) {
             s.push_str("\n    ");

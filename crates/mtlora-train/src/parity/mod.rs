@@ -45,7 +45,10 @@ pub struct Report {
 impl Report {
     /// Number of failed groups.
     pub fn failed(&self) -> usize {
-        self.groups.iter().filter(|g| !g.pass).count()
+        self.groups
+            .iter()
+            .filter(|g| !g.pass && !g.informational)
+            .count()
     }
 
     /// Whether every group passed (and at least one was compared).
