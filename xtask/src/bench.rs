@@ -209,11 +209,11 @@ pub fn run(a: BenchArgs, cmdline: String) -> Result<std::process::ExitCode> {
     }
     let mut table = String::from("| case | median | min–max | images/s | peak RSS |");
     if a.compare {
-        table.push_str(" PyTorch median | ours / PyTorch |");
+        table.push_str(" PyTorch median | PyTorch peak RSS | ours / PyTorch |");
     }
     table.push('\n');
     table.push_str(if a.compare {
-        "|---|---|---|---|---|---|---|\n"
+        "|---|---|---|---|---|---|---|---|\n"
     } else {
         "|---|---|---|---|---|\n"
     });
