@@ -100,9 +100,10 @@ pub struct TrainArgs {
     /// Override train.epochs.
     #[arg(long)]
     epochs: Option<usize>,
-    /// Data-parallel devices (e.g. `cuda:0,cuda:1`); only one device is supported so far.
+    /// Data-parallel workers (sets train.data_parallel): GPUs 0..N with `--device cuda|wgpu`; on
+    /// the CPU backend the workers share its one device.
     #[arg(long)]
-    devices: Option<String>,
+    devices: Option<usize>,
     /// Cache folder for regenerated Parts indexes.
     #[arg(long)]
     cache_dir: Option<PathBuf>,
@@ -224,6 +225,24 @@ fn device(name: Option<&str>) -> Result<Device> {
     Ok(Device::default())
 }
 
+/// Worker devices for `--devices N`: GPUs 0..N on a GPU backend; on the CPU backend none (the
+/// workers share its one device).
+fn worker_devices(n: usize) -> Vec<Device> {
+    let backend = std::env::var("BURN_DEVICE").unwrap_or_default();
+    #[cfg(feature = "cuda")]
+    if backend == "cuda" {
+        return (0..n).map(Device::cuda).collect();
+    }
+    #[cfg(feature = "wgpu")]
+    if backend == "wgpu" {
+        return (0..n)
+            .map(|i| Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i)))
+            .collect();
+    }
+    let _ = (backend, n);
+    vec![]
+}
+
 /// `YYYYmmdd-HHMMSS` (UTC).
 pub fn timestamp() -> String {
     let secs = std::time::SystemTime::now()
@@ -249,11 +268,6 @@ pub fn timestamp() -> String {
 }
 
 fn train(a: TrainArgs, quiet: bool) -> Result<ExitCode> {
-    if let Some(d) = &a.devices {
-        if d.split(',').filter(|s| !s.trim().is_empty()).count() > 1 {
-            bail!("--devices {d}: multi-device data parallel training is not implemented yet (one device only)");
-        }
-    }
     let dev = device(a.device.as_deref())?;
     let (cfg, name) = match &a.config {
         Some(p) => (
@@ -270,6 +284,9 @@ fn train(a: TrainArgs, quiet: bool) -> Result<ExitCode> {
         ),
     };
     let cfg = cfg.map(|mut c| {
+        if let Some(d) = a.devices {
+            c.train.data_parallel = d;
+        }
         if let Some(e) = a.epochs {
             c.train.epochs = e;
             c.train.warmup_epochs = c.train.warmup_epochs.min(e);
@@ -319,6 +336,7 @@ fn train(a: TrainArgs, quiet: bool) -> Result<ExitCode> {
         resume: a.resume,
         device: dev,
         stop_after_epochs: None,
+        worker_devices: worker_devices(a.devices.unwrap_or(1)),
     };
     let s = mtlora_train::run::train(cfg, &opts, &mut obs)?;
     let hist = &s.state.history;

@@ -20,15 +20,17 @@ pub struct TrainConfig {
     pub warmup_epochs: usize,
     /// Micro-batch size.
     pub batch_size: usize,
-    /// Micro-batches per optimizer step (gradients averaged, training.md §5.1).
+    /// Micro-batches per optimizer step and worker (gradients averaged, training.md §5.1).
     pub accumulation_steps: usize,
+    /// Data-parallel workers (one micro-batch each per round; see `parallel.rs`).
+    pub data_parallel: usize,
     /// Peak LR before the linear scaling.
     pub base_lr: f64,
     /// Warmup start LR before the linear scaling.
     pub warmup_lr: f64,
     /// Final LR before the linear scaling.
     pub min_lr: f64,
-    /// Scale the three LRs by `batch·accumulation/512` (reference `main.py`).
+    /// Scale the three LRs by `batch·workers·accumulation/512` (reference `main.py`).
     pub scale_lr: bool,
     /// AdamW weight decay of the decay group.
     pub weight_decay: f64,
@@ -57,6 +59,7 @@ impl Default for TrainConfig {
             warmup_epochs: 20,
             batch_size: 32,
             accumulation_steps: 1,
+            data_parallel: 1,
             base_lr: 5e-4,
             warmup_lr: 5e-7,
             min_lr: 5e-6,
@@ -79,7 +82,12 @@ impl TrainConfig {
     pub fn schedule(&self, n: usize) -> CosineSchedule {
         let f = |lr| {
             if self.scale_lr {
-                scale_lr(lr, self.batch_size, 1, self.accumulation_steps)
+                scale_lr(
+                    lr,
+                    self.batch_size,
+                    self.data_parallel,
+                    self.accumulation_steps,
+                )
             } else {
                 lr
             }

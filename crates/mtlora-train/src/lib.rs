@@ -10,6 +10,7 @@ pub mod inference;
 pub mod losses;
 pub mod metrics;
 pub mod optim;
+pub mod parallel;
 pub mod parity;
 pub mod predict;
 pub mod record;

@@ -33,6 +33,9 @@ pub struct RunOptions {
     pub device: Device,
     /// Stop after this many epochs in this process (the run stays resumable).
     pub stop_after_epochs: Option<usize>,
+    /// Data-parallel worker devices (without autodiff) when `train.data_parallel > 1`; empty:
+    /// every worker uses `device` (the CPU backend has one device, which workers share).
+    pub worker_devices: Vec<Device>,
 }
 
 /// Progress callbacks (progress bars, logs). Every method has a no-op default.
@@ -270,18 +273,20 @@ pub fn train(
         false,
         t.seed,
     )?;
-    if train_ds.len() < t.batch_size * t.accumulation_steps {
+    let per_step = t.accumulation_steps * t.data_parallel;
+    if train_ds.len() < t.batch_size * per_step {
         return Err(TrainError::Dataset(format!(
-            "{}: {} training images, fewer than one optimizer step needs ({} × {})",
+            "{}: {} training images, fewer than one optimizer step needs ({} × {} × {})",
             opts.data.display(),
             train_ds.len(),
             t.batch_size,
-            t.accumulation_steps
+            t.accumulation_steps,
+            t.data_parallel
         )));
     }
     let train_loader = PascalLoader::train(&train_ds, t.batch_size, t.workers, t.seed);
     let val_loader = PascalLoader::eval(&val_ds, t.eval_batch_size, t.workers);
-    let steps = train_loader.num_batches() / t.accumulation_steps;
+    let steps = train_loader.num_batches() / per_step;
 
     let ad = opts.device.clone().autodiff();
     let mut log = Log(std::fs::OpenOptions::new()
@@ -303,6 +308,18 @@ pub fn train(
             (model, RunState::default())
         }
     };
+    let dp = (t.data_parallel > 1).then(|| {
+        let devs: Vec<Device> = (0..t.data_parallel)
+            .map(|i| {
+                opts.worker_devices
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| opts.device.clone())
+                    .autodiff()
+            })
+            .collect();
+        crate::parallel::DataParallel::new(devs)
+    });
     let mut trainer = Trainer::new(
         cfg.model.clone(),
         cfg.train.clone(),
@@ -395,8 +412,11 @@ pub fn train(
                 break;
             }
             micro.push(to_batch(b?, &tasks)?);
-            if micro.len() == t.accumulation_steps {
-                let rec = trainer.step(&micro, epoch);
+            if micro.len() == per_step {
+                let rec = match &dp {
+                    Some(dp) => trainer.step_parallel(dp, &micro, epoch)?,
+                    None => trainer.step(&micro, epoch),
+                };
                 micro.clear();
                 done += 1;
                 let _ = writeln!(iter_log, "{}", record::iter_csv_row(&rec));

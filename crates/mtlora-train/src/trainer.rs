@@ -220,7 +220,50 @@ impl Trainer {
                 Some(acc) => add_grads(&self.model, acc, out.grads),
             });
         }
-        let mut grads = grads.expect("one micro-batch");
+        let grads = grads.expect("one micro-batch");
+        self.apply(grads, k, losses, total, epoch, inspect)
+    }
+
+    /// [`Trainer::step`] with the micro-batches spread over data-parallel workers (one per
+    /// device and round, `micro.len()` a multiple of the worker count): the same update as
+    /// accumulating the same micro-batches on one device (see [`crate::parallel`]).
+    pub fn step_parallel(
+        &mut self,
+        dp: &crate::parallel::DataParallel,
+        micro: &[Batch],
+        epoch: usize,
+    ) -> Result<IterRecord, TrainError> {
+        let sm = crate::parallel::StepModel {
+            model: self.model.clone(),
+            kinds: self.kinds.clone(),
+            weights: self.weights.clone(),
+        };
+        let (grads, per) = dp
+            .grads(&sm, micro)
+            .map_err(|e| TrainError::Config(format!("data-parallel step: {e}")))?;
+        let k = per.len();
+        let mut losses = vec![0.0f64; self.tasks.len()];
+        let mut total = 0.0f64;
+        for (l, t) in &per {
+            for (acc, v) in losses.iter_mut().zip(l) {
+                *acc += *v as f64 / k as f64;
+            }
+            total += *t as f64 / k as f64;
+        }
+        Ok(self.apply(grads, k, losses, total, epoch, &mut |_, _| {}))
+    }
+
+    /// Average summed gradients of `k` micro-batches, clip, check, step, advance.
+    fn apply(
+        &mut self,
+        grads: GradientsParams,
+        k: usize,
+        losses: Vec<f64>,
+        total: f64,
+        epoch: usize,
+        inspect: &mut dyn FnMut(&MultiTaskSwin, &GradientsParams),
+    ) -> IterRecord {
+        let mut grads = grads;
         if k > 1 {
             grads = scale_grads(&self.model, grads, 1.0 / k as f64);
         }

@@ -1,5 +1,6 @@
 //! Whole runs on a synthetic PASCAL_MT folder with the tiny config: exact resumption after an
-//! interrupted run, run-folder outputs, and the bad inputs of the trainer.
+//! interrupted run, run-folder outputs, and the bad inputs of the trainer. (Tests that train
+//! share burn's global RNG, so only one test per binary may train: see `run_dp.rs`.)
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +49,7 @@ fn opts(out: &Path, data: &Path, cache: &Path) -> RunOptions {
         resume: false,
         device: Device::default(),
         stop_after_epochs: None,
+        worker_devices: vec![],
     }
 }
 

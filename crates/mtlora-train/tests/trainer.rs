@@ -127,3 +127,38 @@ fn non_finite_step_is_skipped_and_counted() {
     let r = t.step(&[good], 0);
     assert_eq!(r.lr, t.schedule.f(1));
 }
+
+#[test]
+fn data_parallel_workers_equal_accumulation() {
+    // 2 workers × 1 sample (burn-train's multi-device step, both workers on the one CPU device)
+    // vs accumulation of the same 2 micro-batches on one device
+    let c = cfg();
+    let mut acc = trainer(&c, None);
+    let mut par = trainer(&c, Some(acc.model.clone()));
+    let b1 = batch(&c, &acc.device, false);
+    let b2 = batch(&c, &acc.device, false);
+    let dp =
+        mtlora_train::parallel::DataParallel::new(vec![par.device.clone(), par.device.clone()]);
+    let ra = acc.step(&[b1.clone(), b2.clone()], 0);
+    let rp = par.step_parallel(&dp, &[b1, b2], 0).unwrap();
+    assert_eq!(ra.total, rp.total);
+    assert_eq!(ra.losses, rp.losses);
+    assert_eq!(ra.grad_norm, rp.grad_norm);
+    let (a, b) = (trainable(&acc), trainable(&par));
+    for (k, v) in &a {
+        assert_eq!(
+            v.as_bytes(),
+            b[k].as_bytes(),
+            "{k} differs between data parallel and accumulation"
+        );
+    }
+    // a second step from the updated weights agrees too
+    let b3 = batch(&c, &acc.device, false);
+    let b4 = batch(&c, &acc.device, false);
+    let ra = acc.step(&[b3.clone(), b4.clone()], 0);
+    let rp = par.step_parallel(&dp, &[b3, b4], 0).unwrap();
+    assert_eq!(ra.total, rp.total);
+    // a micro-batch count that does not fill the workers is an error, not a panic
+    let b5 = batch(&c, &acc.device, false);
+    assert!(par.step_parallel(&dp, &[b5], 0).is_err());
+}
