@@ -236,8 +236,12 @@ pub fn run(a: BenchArgs, cmdline: String) -> Result<std::process::ExitCode> {
                 v["pytorch_median_s"].as_f64(),
                 v["ratio_vs_pytorch"].as_f64(),
             ) {
-                (Some(p), Some(r)) => table.push_str(&format!(" {} | {r:.2} |", fmt_s(p))),
-                _ => table.push_str(" — | — |"),
+                (Some(p), Some(r)) => table.push_str(&format!(
+                    " {} | {:.0} MiB | {r:.2} |",
+                    fmt_s(p),
+                    v["pytorch_peak_rss_bytes"].as_f64().unwrap_or(f64::NAN) / 1048576.0
+                )),
+                _ => table.push_str(" — | — | — |"),
             }
         }
         table.push('\n');
