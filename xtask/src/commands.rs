@@ -36,7 +36,7 @@ const DEFAULT_DATA: &str = "datasets/pascal_mt_synth";
 
 /// mtlora-rs: MTLoRA (multi-task LoRA on a Swin backbone) training, evaluation and tools.
 #[derive(Parser, Debug)]
-#[command(name = "cargo xtask", version, about, long_about = None)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
 pub struct Cli {
     /// Only warnings and errors; no progress bars.
     #[arg(long, short, global = true)]
