@@ -85,11 +85,8 @@ pub fn load(path: &Path) -> Result<Checkpoint, TrainError> {
     if !path.exists() {
         return Err(ck_err(path, "no such file"));
     }
-    let is_st = std::fs::read(path)
-        .ok()
-        .map(|b| safetensors::SafeTensors::read_metadata(&b).is_ok())
-        .unwrap_or(false);
-    if !is_st {
+    if path.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+        // official `.pth` (or another format `read_state_dict` names in its error)
         let model = mtlora::read_state_dict(path)?;
         return Ok(Checkpoint {
             model,

@@ -319,6 +319,24 @@ pub fn global_grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
     n as f64
 }
 
+/// Multiply every gradient of `module`'s parameters by `f`.
+pub fn scale_grads<M: Module>(module: &M, grads: GradientsParams, f: f64) -> GradientsParams {
+    struct V {
+        g: GradientsParams,
+        f: f64,
+    }
+    impl burn::module::ModuleVisitor for V {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.g.remove::<D>(param.id) {
+                self.g.register(param.id, g.mul_scalar(self.f));
+            }
+        }
+    }
+    let mut v = V { g: grads, f };
+    module.visit(&mut v);
+    v.g
+}
+
 /// Multiply every gradient by `min(1, max_norm/(norm + 1e-6))`; returns the gradients, the norm
 /// and the coefficient.
 pub fn clip_grad_norm<M: Module>(
@@ -331,23 +349,7 @@ pub fn clip_grad_norm<M: Module>(
     if coef >= 1.0 {
         return (grads, norm, coef);
     }
-    struct M2<'a> {
-        grads: &'a mut GradientsParams,
-        coef: f64,
-    }
-    impl burn::module::ModuleVisitor for M2<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.grads.remove::<D>(param.id) {
-                self.grads.register(param.id, g.mul_scalar(self.coef));
-            }
-        }
-    }
-    let mut grads = grads;
-    let mut v = M2 {
-        grads: &mut grads,
-        coef,
-    };
-    module.visit(&mut v);
+    let grads = scale_grads(module, grads, coef);
     (grads, norm, coef)
 }
 

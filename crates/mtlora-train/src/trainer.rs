@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::GradientsParams;
+use burn::module::Module;
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use mtlora::{ModelConfig, MultiTaskSwin, NameContext};
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::TrainConfig;
 use crate::losses::{task_loss, TaskLossKind};
 use crate::metrics::{Baselines, Evaluator, Scores};
-use crate::optim::{clip_grad_norm, AdamW, AdamWConfig};
+use crate::optim::{clip_grad_norm, scale_grads, AdamW, AdamWConfig};
 use crate::schedule::CosineSchedule;
 use crate::step::train_step;
 use crate::TrainError;
@@ -91,44 +91,6 @@ pub struct Trainer {
     pub inner_device: Device,
 }
 
-fn add_grads<M: Module>(module: &M, acc: GradientsParams, new: GradientsParams) -> GradientsParams {
-    struct V {
-        acc: GradientsParams,
-        new: GradientsParams,
-    }
-    impl ModuleVisitor for V {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.new.remove::<D>(param.id) {
-                let sum = match self.acc.remove::<D>(param.id) {
-                    Some(a) => a + g,
-                    None => g,
-                };
-                self.acc.register(param.id, sum);
-            }
-        }
-    }
-    let mut v = V { acc, new };
-    module.visit(&mut v);
-    v.acc
-}
-
-fn scale_grads<M: Module>(module: &M, grads: GradientsParams, f: f64) -> GradientsParams {
-    struct V {
-        g: GradientsParams,
-        f: f64,
-    }
-    impl ModuleVisitor for V {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.g.remove::<D>(param.id) {
-                self.g.register(param.id, g.mul_scalar(self.f));
-            }
-        }
-    }
-    let mut v = V { g: grads, f };
-    module.visit(&mut v);
-    v.g
-}
-
 impl Trainer {
     /// A trainer for `model` (already on `device`, an autodiff device, with weights loaded);
     /// freezing is applied here. `steps_per_epoch` sizes the schedule.
@@ -199,10 +161,8 @@ impl Trainer {
         inspect: &mut dyn FnMut(&MultiTaskSwin, &GradientsParams),
     ) -> IterRecord {
         assert!(!micro.is_empty(), "Trainer::step: no micro-batches");
-        let k = micro.len();
-        let mut grads: Option<GradientsParams> = None;
-        let mut losses = vec![0.0f64; self.tasks.len()];
-        let mut total = 0.0f64;
+        let mut acc = GradientsAccumulator::new();
+        let mut per = Vec::with_capacity(micro.len());
         for b in micro {
             let out = train_step(
                 &self.model,
@@ -211,17 +171,10 @@ impl Trainer {
                 &self.kinds,
                 &self.weights,
             );
-            for (acc, l) in losses.iter_mut().zip(&out.losses) {
-                *acc += *l as f64 / k as f64;
-            }
-            total += out.total as f64 / k as f64;
-            grads = Some(match grads {
-                None => out.grads,
-                Some(acc) => add_grads(&self.model, acc, out.grads),
-            });
+            acc.accumulate(&self.model, out.grads);
+            per.push((out.losses, out.total));
         }
-        let grads = grads.expect("one micro-batch");
-        self.apply(grads, k, losses, total, epoch, inspect)
+        self.apply(acc.grads(), &per, epoch, inspect)
     }
 
     /// [`Trainer::step`] with the micro-batches spread over data-parallel workers (one per
@@ -241,28 +194,27 @@ impl Trainer {
         let (grads, per) = dp
             .grads(&sm, micro)
             .map_err(|e| TrainError::Config(format!("data-parallel step: {e}")))?;
+        Ok(self.apply(grads, &per, epoch, &mut |_, _| {}))
+    }
+
+    /// Average the summed gradients and the losses of the micro-batches `per`, clip, check,
+    /// step, advance.
+    fn apply(
+        &mut self,
+        grads: GradientsParams,
+        per: &[crate::parallel::MicroLosses],
+        epoch: usize,
+        inspect: &mut dyn FnMut(&MultiTaskSwin, &GradientsParams),
+    ) -> IterRecord {
         let k = per.len();
         let mut losses = vec![0.0f64; self.tasks.len()];
         let mut total = 0.0f64;
-        for (l, t) in &per {
+        for (l, t) in per {
             for (acc, v) in losses.iter_mut().zip(l) {
                 *acc += *v as f64 / k as f64;
             }
             total += *t as f64 / k as f64;
         }
-        Ok(self.apply(grads, k, losses, total, epoch, &mut |_, _| {}))
-    }
-
-    /// Average summed gradients of `k` micro-batches, clip, check, step, advance.
-    fn apply(
-        &mut self,
-        grads: GradientsParams,
-        k: usize,
-        losses: Vec<f64>,
-        total: f64,
-        epoch: usize,
-        inspect: &mut dyn FnMut(&MultiTaskSwin, &GradientsParams),
-    ) -> IterRecord {
         let mut grads = grads;
         if k > 1 {
             grads = scale_grads(&self.model, grads, 1.0 / k as f64);

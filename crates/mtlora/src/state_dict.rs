@@ -41,6 +41,13 @@ fn decode(bytes: &[u8], dtype: &str, shape: Vec<usize>) -> Result<TensorData, St
 
 /// Read every tensor of a safetensors file.
 pub fn read_safetensors(path: &Path) -> Result<StateDict, ModelError> {
+    Ok(read_safetensors_with_metadata(path)?.0)
+}
+
+/// Read the tensors and the `__metadata__` strings of a safetensors file (one read).
+pub fn read_safetensors_with_metadata(
+    path: &Path,
+) -> Result<(StateDict, std::collections::HashMap<String, String>), ModelError> {
     let bytes =
         std::fs::read(path).map_err(|e| ModelError::Io(format!("{}: {e}", path.display())))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
@@ -52,19 +59,9 @@ pub fn read_safetensors(path: &Path) -> Result<StateDict, ModelError> {
             .map_err(|e| fmt_err(path, format!("tensor {name}: {e}")))?;
         out.insert(name, data);
     }
-    Ok(out)
-}
-
-/// Read the tensors and the `__metadata__` strings of a safetensors file.
-pub fn read_safetensors_with_metadata(
-    path: &Path,
-) -> Result<(StateDict, std::collections::HashMap<String, String>), ModelError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| ModelError::Io(format!("{}: {e}", path.display())))?;
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| fmt_err(path, format!("not a valid safetensors file ({e})")))?;
-    let meta = meta.metadata().clone().unwrap_or_default();
-    Ok((read_safetensors(path)?, meta))
+    Ok((out, meta.metadata().clone().unwrap_or_default()))
 }
 
 /// Read a PyTorch checkpoint; tensors under a top-level `model` dict when present.
