@@ -13,7 +13,7 @@ use crate::losses::TaskLossKind;
 use crate::metrics::Baselines;
 use crate::record::EvalRecord;
 use crate::run::{open_split, to_batch, Observer};
-use crate::trainer::{evaluate_model, named_losses};
+use crate::trainer::evaluate_model;
 use crate::TrainError;
 
 /// A model ready for inference.
@@ -102,15 +102,5 @@ pub fn evaluate(
         batches,
         &mut tick,
     )?;
-    Ok(EvalRecord {
-        epoch: 0,
-        iteration: 0,
-        scores: res.scores.values,
-        per_class: res.scores.per_class,
-        val_loss: named_losses(
-            &tasks,
-            &res.val_losses[..tasks.len()],
-            res.val_losses[tasks.len()],
-        ),
-    })
+    Ok(EvalRecord::from_result(0, 0, &tasks, &res))
 }

@@ -25,6 +25,25 @@ pub struct EvalRecord {
     pub val_loss: BTreeMap<String, f64>,
 }
 
+impl EvalRecord {
+    /// The record of an evaluation after `epoch` (0-based) at optimizer step `iteration`.
+    pub fn from_result(
+        epoch: usize,
+        iteration: usize,
+        tasks: &[String],
+        res: &crate::trainer::EvalResult,
+    ) -> Self {
+        let n = tasks.len();
+        Self {
+            epoch,
+            iteration,
+            scores: res.scores.values.clone(),
+            per_class: res.scores.per_class.clone(),
+            val_loss: crate::trainer::named_losses(tasks, &res.val_losses[..n], res.val_losses[n]),
+        }
+    }
+}
+
 /// Write `text` to `path` atomically.
 pub fn write_text(path: &Path, text: &str) -> Result<(), TrainError> {
     mtlora::state_dict::write_atomic(path, text.as_bytes())

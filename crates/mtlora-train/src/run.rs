@@ -444,17 +444,7 @@ pub fn train(
                     .and_then(|b| to_batch(b, &tasks))
             });
             let res = trainer.evaluate(batches, || obs.eval_batch())?;
-            let rec = EvalRecord {
-                epoch,
-                iteration: trainer.iteration,
-                scores: res.scores.values.clone(),
-                per_class: res.scores.per_class.clone(),
-                val_loss: crate::trainer::named_losses(
-                    &tasks,
-                    &res.val_losses[..tasks.len()],
-                    res.val_losses[tasks.len()],
-                ),
-            };
+            let rec = EvalRecord::from_result(epoch, trainer.iteration, &tasks, &res);
             if let Some(dm) = rec.scores.get("delta_m").copied() {
                 if state.best.is_none_or(|(b, _)| dm > b) {
                     state.best = Some((dm, epoch));

@@ -126,21 +126,20 @@ impl SaliencyMeter {
                 .collect();
             let g = &gt[n * hw..(n + 1) * hw];
             let (mut jr, mut pr, mut rr) = (vec![0.0; 15], vec![0.0; 15], vec![0.0; 15]);
+            let gpos = g.iter().filter(|&&gi| gi != 0.0).count() as u64;
             for (j, &tau) in taus.iter().enumerate() {
-                let (mut tp, mut fp, mut fn_, mut gpos, mut ppos) = (0u64, 0u64, 0u64, 0u64, 0u64);
+                let (mut tp, mut fp) = (0u64, 0u64);
                 for (&pi, &gi) in p.iter().zip(g) {
-                    let pb = pi > tau;
-                    let gb = gi != 0.0;
-                    gpos += gb as u64;
-                    ppos += pb as u64;
-                    match (pb, gb) {
-                        (true, true) => tp += 1,
-                        (true, false) => fp += 1,
-                        (false, true) => fn_ += 1,
-                        _ => {}
+                    if pi > tau {
+                        if gi != 0.0 {
+                            tp += 1;
+                        } else {
+                            fp += 1;
+                        }
                     }
                 }
-                jr[j] = if gpos == 0 && ppos == 0 {
+                let fn_ = gpos - tp;
+                jr[j] = if gpos == 0 && tp + fp == 0 {
                     1.0
                 } else {
                     tp as f64 / (tp + fp + fn_) as f64

@@ -9,23 +9,8 @@ use crate::schedule::CosineSchedule;
 
 const LR_REL: f64 = 1e-12;
 
-/// Parse a field that is a JSON value or a Python-repr string of one.
-fn loose(v: &Value) -> Value {
-    match v {
-        Value::String(s) => {
-            let j = s
-                .replace('\'', "\"")
-                .replace("True", "true")
-                .replace("False", "false")
-                .replace("None", "null");
-            serde_json::from_str(&j).unwrap_or(Value::Null)
-        }
-        other => other.clone(),
-    }
-}
-
 fn schedule_of(run: &Value) -> Result<(CosineSchedule, usize), ParityError> {
-    let p = loose(run.get("params").unwrap_or(&Value::Null));
+    let p = run.get("params").unwrap_or(&Value::Null);
     let f = |k: &str| {
         p.get(k)
             .and_then(num)
@@ -61,16 +46,11 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
     for (name, run) in runs {
         let (s, total) = schedule_of(&run)?;
         let mut g = Group::new(name.to_string());
-        if let Some(t) = run
-            .get("total_iterations")
-            .map(loose)
-            .as_ref()
-            .and_then(num)
-        {
+        if let Some(t) = run.get("total_iterations").and_then(num) {
             g.compare_scalar("total_iterations", total as f64, t, 0.0);
         }
         for (key, used) in [("f_t", false), ("lr_used_by_iteration", true)] {
-            if let Some(list) = run.get(key).map(loose).as_ref().and_then(Value::as_array) {
+            if let Some(list) = run.get(key).and_then(Value::as_array) {
                 for (i, v) in list.iter().enumerate() {
                     let mine = if used { s.lr_used(i) } else { s.f(i) };
                     g.compare_scalar(
@@ -82,12 +62,7 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
                 }
             }
         }
-        if let Some(points) = run
-            .get("points")
-            .map(loose)
-            .as_ref()
-            .and_then(Value::as_array)
-        {
+        if let Some(points) = run.get("points").and_then(Value::as_array) {
             for p in points {
                 let k = p.get("iteration").and_then(num).unwrap_or(-1.0) as usize;
                 if let Some(x) = p.get("f_t").and_then(num) {
@@ -98,7 +73,7 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
                 }
             }
         }
-        if let Some(x) = run.get("f_t_at_T").map(loose).as_ref().and_then(num) {
+        if let Some(x) = run.get("f_t_at_T").and_then(num) {
             g.compare_scalar("f(T)", s.f(total), x, LR_REL);
         }
         if g.count == 0 {

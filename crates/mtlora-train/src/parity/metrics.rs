@@ -48,18 +48,13 @@ pub(super) fn baselines_from(v: Option<&Value>) -> Baselines {
 
 /// Compare an evaluator's results with a reference `scores` object (fractions for mIoU-type
 /// values, as the reference reports them). `groups` receives one group per task.
-pub(super) fn compare_scores(
-    ev: &Evaluator,
-    scores: &Value,
-    tol: &dyn Fn(&str) -> f64,
-    groups: &mut Vec<Group>,
-) {
+pub(super) fn compare_scores(ev: &Evaluator, scores: &Value, rel: f64, groups: &mut Vec<Group>) {
     for (task, meter) in &ev.meters {
         let r = scores.get(task);
         let mut g = Group::new(format!("scores.{task}"));
         let cmp =
             |g: &mut Group, key: &str, mine: f64| match r.and_then(|r| r.get(key)).and_then(num) {
-                Some(x) => g.compare_scalar(key, mine, x, tol(&format!("{task}.{key}"))),
+                Some(x) => g.compare_scalar(key, mine, x, rel),
                 None => g.fail(format!("reference has no {task}.{key}")),
             };
         match meter {
@@ -70,7 +65,7 @@ pub(super) fn compare_scores(
                     "jaccards_all_categs",
                     &c.iou(),
                     r.and_then(|r| r.get("jaccards_all_categs")),
-                    tol(&format!("{task}.mIoU")),
+                    rel,
                 );
             }
             TaskMeter::Saliency(m) => {
@@ -247,7 +242,7 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
     }
     let mut groups = vec![];
     compare_internals(&ev, fx.field("meter_internals")?, &mut groups);
-    compare_scores(&ev, fx.field("scores")?, &|_| SCORE_REL, &mut groups);
+    compare_scores(&ev, fx.field("scores")?, SCORE_REL, &mut groups);
     compare_delta_m(&ev, fx.field("delta_m")?, SCORE_REL, &mut groups);
     Ok(groups)
 }
