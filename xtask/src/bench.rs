@@ -1,7 +1,9 @@
 //! `cargo xtask bench`: run the benchmark cases of `benches/cases.rs`, each in its own child
 //! process (so its peak memory is its own), print one table (or JSON lines), append the table
-//! with machine, date, commit and command to `benches/RESULTS.md`, and optionally compare with
-//! the PyTorch reference script `benches/reference/bench_torch.py`.
+//! with machine, date, commit and command to `benches/RESULTS.md`, and optionally compare, in the
+//! same run and with the same thread count, with the official MTLoRA code
+//! (`benches/reference/bench_official.py`, checkout named by `MTLORA_OFFICIAL`) and timm's plain
+//! Swin-T (`benches/reference/bench_torch.py`), and with this build's generic (unfused) kernels.
 
 use std::path::Path;
 use std::process::Command;
@@ -28,9 +30,15 @@ pub struct BenchArgs {
     /// Timed runs per case (default 10, `--quick` 3; one untimed warm-up run before).
     #[arg(long)]
     runs: Option<usize>,
-    /// Also time the PyTorch reference (python3 with torch and timm) and print ratios.
+    /// Also time the PyTorch references in the same run and print ratios: the official MTLoRA
+    /// model (needs `MTLORA_OFFICIAL` = a scale-lab/MTLoRA checkout) and timm's plain Swin-T.
+    /// `MTLORA_PYTHON` selects the interpreter; without Python only our numbers print.
     #[arg(long)]
     compare: bool,
+    /// Also time every case with the generic burn-op kernels (`MTLORA_KERNELS=generic`), in
+    /// the same run: the before/after of the fused kernels.
+    #[arg(long)]
+    ablate: bool,
     /// Do not append to benches/RESULTS.md.
     #[arg(long)]
     no_record: bool,
@@ -119,27 +127,81 @@ fn commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn reference(case: &str, runs: usize) -> Result<Option<Value>> {
-    let script = Path::new("benches/reference/bench_torch.py");
+/// One PyTorch reference timing: `Ok(None)` when the script has no such case or is not set up
+/// (missing Python, torch, or `MTLORA_OFFICIAL`), with a note on stderr.
+fn reference(script: &str, case: &str, runs: usize) -> Result<Option<Value>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let py = std::env::var("MTLORA_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(py)
+    let out = match Command::new(&py)
         .arg(script)
-        .args(["--case", case, "--runs", &runs.to_string(), "--threads", &threads.to_string()])
+        .args([
+            "--case",
+            case,
+            "--runs",
+            &runs.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
         .output()
-        .context("running python3 (install the reference: pip install -r benches/reference/requirements.txt)")?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        if err.contains("no reference for case") {
+    {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("note: {py} not runnable ({e}); PyTorch columns left empty");
             return Ok(None);
         }
-        bail!("{} failed:\n{err}\n(install the reference: pip install -r benches/reference/requirements.txt)", script.display());
+    };
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() == Some(3) {
+            if !err.contains("no reference for case") && !err.contains("no official reference") {
+                eprintln!("note: {script}: {}", err.trim());
+            }
+            return Ok(None);
+        }
+        if err.contains("ModuleNotFoundError") {
+            eprintln!(
+                "note: {script}: {} (pip install -r benches/reference/requirements.txt)",
+                err.lines().last().unwrap_or("")
+            );
+            return Ok(None);
+        }
+        bail!("{script} failed:\n{err}");
     }
     let text = String::from_utf8_lossy(&out.stdout);
     Ok(text
         .lines()
         .last()
         .and_then(|l| serde_json::from_str(l).ok()))
+}
+
+/// Runs one case in a child process of this binary (its own peak RSS).
+fn run_child(exe: &Path, case: &str, runs: usize, generic: bool) -> Result<Value> {
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "bench",
+        "--child",
+        "--case",
+        case,
+        "--runs",
+        &runs.to_string(),
+    ]);
+    if generic {
+        cmd.env("MTLORA_KERNELS", "generic");
+    }
+    let out = cmd.output()?;
+    if !out.status.success() {
+        bail!(
+            "case {case} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_str(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or(""),
+    )
+    .with_context(|| format!("case {case}: no JSON result"))
 }
 
 pub fn run(a: BenchArgs, cmdline: String) -> Result<std::process::ExitCode> {
@@ -169,36 +231,23 @@ pub fn run(a: BenchArgs, cmdline: String) -> Result<std::process::ExitCode> {
         if !a.json {
             eprintln!("running {case} ({runs} runs) ...");
         }
-        let out = Command::new(&exe)
-            .args([
-                "bench",
-                "--child",
-                "--case",
-                case,
-                "--runs",
-                &runs.to_string(),
-            ])
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "case {case} failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        let mut v = run_child(&exe, case, runs, false)?;
+        if a.ablate {
+            let g = run_child(&exe, case, runs, true)?;
+            v["generic_median_s"] = g["median_s"].clone();
+            v["generic_peak_rss_bytes"] = g["peak_rss_bytes"].clone();
         }
-        let v: Value = serde_json::from_str(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .unwrap_or(""),
-        )
-        .with_context(|| format!("case {case}: no JSON result"))?;
-        let mut v = v;
         if a.compare {
-            if let Some(r) = reference(case, runs)? {
-                v["pytorch_median_s"] = r["median_s"].clone();
-                v["pytorch_peak_rss_bytes"] = r["peak_rss_bytes"].clone();
-                if let (Some(m), Some(p)) = (v["median_s"].as_f64(), r["median_s"].as_f64()) {
-                    v["ratio_vs_pytorch"] = json!(m / p);
+            for (key, script) in [
+                ("official", "benches/reference/bench_official.py"),
+                ("timm", "benches/reference/bench_torch.py"),
+            ] {
+                if let Some(r) = reference(script, case, runs)? {
+                    v[format!("{key}_median_s")] = r["median_s"].clone();
+                    v[format!("{key}_peak_rss_bytes")] = r["peak_rss_bytes"].clone();
+                    if let (Some(m), Some(p)) = (v["median_s"].as_f64(), r["median_s"].as_f64()) {
+                        v[format!("ratio_vs_{key}")] = json!(m / p);
+                    }
                 }
             }
         }
@@ -207,41 +256,54 @@ pub fn run(a: BenchArgs, cmdline: String) -> Result<std::process::ExitCode> {
         }
         rows.push(v);
     }
-    let mut table = String::from("| case | median | min–max | images/s | peak RSS |");
-    if a.compare {
-        table.push_str(" PyTorch median | PyTorch peak RSS | ours / PyTorch |");
+    let mut head = vec!["case", "median", "min–max", "images/s", "peak RSS"];
+    if a.ablate {
+        head.extend(["generic kernels", "generic / fused"]);
     }
-    table.push('\n');
-    table.push_str(if a.compare {
-        "|---|---|---|---|---|---|---|---|\n"
-    } else {
-        "|---|---|---|---|---|\n"
-    });
+    if a.compare {
+        head.extend([
+            "official MTLoRA",
+            "official RSS",
+            "ours / official",
+            "timm Swin-T",
+            "timm RSS",
+            "ours / timm",
+        ]);
+    }
+    let mut table = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
     for v in &rows {
         let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
         let ips = match v["images"].as_u64() {
             Some(n) if n > 0 => format!("{:.2}", n as f64 / f("median_s")),
             _ => "—".into(),
         };
+        let mib = |k: &str| format!("{:.0} MiB", f(k) / 1048576.0);
         table.push_str(&format!(
-            "| `{}` | {} | {}–{} | {ips} | {:.0} MiB |",
+            "| `{}` | {} | {}–{} | {ips} | {} |",
             v["case"].as_str().unwrap_or("?"),
             fmt_s(f("median_s")),
             fmt_s(f("min_s")),
             fmt_s(f("max_s")),
-            f("peak_rss_bytes") / 1048576.0
+            mib("peak_rss_bytes")
         ));
+        if a.ablate {
+            table.push_str(&format!(
+                " {} | {:.2} |",
+                fmt_s(f("generic_median_s")),
+                f("generic_median_s") / f("median_s")
+            ));
+        }
         if a.compare {
-            match (
-                v["pytorch_median_s"].as_f64(),
-                v["ratio_vs_pytorch"].as_f64(),
-            ) {
-                (Some(p), Some(r)) => table.push_str(&format!(
-                    " {} | {:.0} MiB | {r:.2} |",
-                    fmt_s(p),
-                    v["pytorch_peak_rss_bytes"].as_f64().unwrap_or(f64::NAN) / 1048576.0
-                )),
-                _ => table.push_str(" — | — | — |"),
+            for key in ["official", "timm"] {
+                match v[format!("{key}_median_s")].as_f64() {
+                    Some(p) => table.push_str(&format!(
+                        " {} | {} | {:.2} |",
+                        fmt_s(p),
+                        mib(&format!("{key}_peak_rss_bytes")),
+                        f(&format!("ratio_vs_{key}"))
+                    )),
+                    None => table.push_str(" — | — | — |"),
+                }
             }
         }
         table.push('\n');

@@ -162,6 +162,15 @@ fn low_rank<const D: usize>(u: Tensor<D>, a: Tensor<2>, b: Tensor<2>, scale: f64
 }
 
 impl MtLoraLinear {
+    /// LoRA dropout with burn-nn `Dropout`'s rules (training flag, autodiff device, `p > 0`),
+    /// through the fused kernel on the CPU backend (mask recomputed in the backward).
+    fn dropout<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        if !self.lora_dropout.training.is_enabled() {
+            return x;
+        }
+        mtlora_kernels::dropout(x, self.lora_dropout.prob)
+    }
+
     /// Whether a shared (TA) branch exists and is not merged.
     pub fn has_shared_branch(&self) -> bool {
         self.lora_shared_A.is_some() && !self.merged
@@ -204,7 +213,7 @@ impl MtLoraLinear {
         let base = self.linear.forward(x.clone());
         let needs_dropped =
             self.has_shared_branch() || (self.num_tasks > 0 && task_inputs.is_none());
-        let dropped = needs_dropped.then(|| self.lora_dropout.forward(x));
+        let dropped = needs_dropped.then(|| self.dropout(x));
         let shared_term = dropped.clone().and_then(|d| self.shared_term(d));
         let shared = match &shared_term {
             Some(t) => base.clone() + t.clone(),

@@ -47,11 +47,7 @@ impl LayerNorm {
             "LayerNorm: expected {d} features, got {:?}",
             x.dims()
         );
-        let mean = x.clone().mean_dim(D - 1);
-        let centered = x - mean;
-        let var = centered.clone().square().mean_dim(D - 1);
-        let normed = centered.div(var.add_scalar(self.epsilon).sqrt());
-        normed * self.weight.val().unsqueeze::<D>() + self.bias.val().unsqueeze::<D>()
+        mtlora_kernels::layer_norm(x, self.weight.val(), self.bias.val(), self.epsilon)
     }
 }
 

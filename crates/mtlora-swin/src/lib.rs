@@ -27,8 +27,8 @@ pub use patch_merging::{PatchMerging, PatchMergingConfig};
 pub use stage::BasicLayer;
 pub use window_attention::{WindowAttention, WindowAttentionConfig};
 
-/// Exact GELU, `0.5·x·(1 + erf(x/√2))` (the reference uses `nn.GELU()`).
+/// Exact GELU, `0.5·x·(1 + erf(x/√2))` (the reference uses `nn.GELU()`); fused on the CPU
+/// backend (see `mtlora-kernels`).
 pub fn gelu_erf<const D: usize>(x: burn::tensor::Tensor<D>) -> burn::tensor::Tensor<D> {
-    let e = x.clone().mul_scalar(std::f64::consts::FRAC_1_SQRT_2).erf();
-    x.mul(e.add_scalar(1.0)).mul_scalar(0.5)
+    mtlora_kernels::gelu(x)
 }

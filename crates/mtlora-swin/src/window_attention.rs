@@ -2,7 +2,6 @@
 
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use mtlora_lora::{MtLoraLinear, MtLoraLinearConfig, MtLoraOutput};
 
@@ -104,28 +103,19 @@ impl WindowAttention {
             "WindowAttention: {n} tokens, window {}",
             self.window
         );
-        let nh = self.num_heads;
-        let d = c / nh;
-        let qkv = self.qkv.forward(x, None).shared.reshape([bw, n, 3, nh, d]);
-        let part = |k: usize| -> Tensor<4> {
-            qkv.clone()
-                .slice([0..bw, 0..n, k..k + 1, 0..nh, 0..d])
-                .reshape([bw, n, nh, d])
-                .swap_dims(1, 2)
-        };
-        let (q, k, v) = (part(0), part(1), part(2));
-        let mut logits = q.mul_scalar(self.scale).matmul(k.swap_dims(2, 3));
-        let bias = self.relative_bias(&logits.device());
-        logits = logits + bias.unsqueeze::<4>();
-        if let Some(mask) = mask {
+        assert_eq!(
+            c % self.num_heads,
+            0,
+            "WindowAttention: {c} channels for {} heads",
+            self.num_heads
+        );
+        let qkv = self.qkv.forward(x, None).shared;
+        let bias = self.relative_bias(&qkv.device());
+        if let Some(mask) = &mask {
             let [nw, _, _] = mask.dims();
             assert_eq!(bw % nw, 0, "WindowAttention: {bw} windows, mask for {nw}");
-            logits = (logits.reshape([bw / nw, nw, nh, n, n])
-                + mask.unsqueeze_dim::<4>(1).unsqueeze::<5>())
-            .reshape([bw, nh, n, n]);
         }
-        let attn = softmax(logits, 3);
-        let a = attn.matmul(v).swap_dims(1, 2).reshape([bw, n, c]);
+        let a = mtlora_kernels::window_attention(qkv, bias, mask, self.num_heads, self.scale);
         self.proj.forward(a, None)
     }
 }

@@ -1,0 +1,388 @@
+//! The burn-flex implementations behind `#[backend_extension(Flex, Autodiff)]`: forward kernels
+//! on `Flex`, and `Autodiff<Flex>` nodes with hand-written backward passes.
+
+pub mod attention;
+pub mod dropout;
+pub mod gelu;
+pub mod layer_norm;
+pub(crate) mod math;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::Autodiff;
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{backend_extension, Backend, Flex};
+use burn::tensor::{DType, Shape, TensorData};
+
+use attention::{attention_backward, attention_forward, AttnDims};
+
+/// Fused kernels of this crate as a burn backend extension.
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedKernels: Backend {
+    /// Exact GELU.
+    fn mtlora_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// LayerNorm over the last axis.
+    fn mtlora_layer_norm(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        eps: f32,
+    ) -> FloatTensor<Self>;
+    /// Inverted dropout with the mask of [`dropout::dropout_apply`] for `seed`.
+    fn mtlora_dropout(x: FloatTensor<Self>, keep: f64, seed: u64) -> FloatTensor<Self>;
+    /// Window attention without mask.
+    fn mtlora_window_attention(
+        qkv: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        heads: usize,
+        scale: f32,
+    ) -> FloatTensor<Self>;
+    /// Window attention with the shifted-window mask.
+    fn mtlora_window_attention_masked(
+        qkv: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        mask: FloatTensor<Self>,
+        heads: usize,
+        scale: f32,
+    ) -> FloatTensor<Self>;
+}
+
+/// A contiguous, offset-0 f32 view (copies only when the layout needs it).
+fn dense(t: FlexTensor) -> FlexTensor {
+    assert_eq!(t.dtype(), DType::F32, "mtlora-kernels: f32 tensors only");
+    if t.as_slice::<f32>().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn data(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("dense tensor")
+}
+
+fn shape(t: &FlexTensor) -> Shape {
+    t.layout().shape().clone()
+}
+
+fn tensor(v: Vec<f32>, shape: Shape) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(v, shape))
+}
+
+/// Mutable storage of a tensor we own, copied first only if shared.
+fn owned(t: FlexTensor) -> (Vec<f32>, Shape) {
+    let t = dense(t);
+    let s = shape(&t);
+    let v = t.into_data().try_into_vec::<f32>().expect("f32 data");
+    (v, s)
+}
+
+fn gelu_fwd(x: &FlexTensor) -> FlexTensor {
+    let mut y = vec![0.0f32; x.layout().num_elements()];
+    gelu::gelu_forward(data(x), &mut y);
+    tensor(y, shape(x))
+}
+
+fn ln_fwd(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, eps: f32) -> (FlexTensor, Vec<f32>) {
+    let c = w.layout().num_elements();
+    let n = x.layout().num_elements();
+    assert_eq!(
+        shape(x).as_slice().last().copied(),
+        Some(c),
+        "layer_norm: width"
+    );
+    let mut y = vec![0.0f32; n];
+    let mut stats = vec![0.0f32; 2 * (n / c)];
+    layer_norm::layer_norm_forward(data(x), data(w), data(b), eps, &mut y, &mut stats);
+    (tensor(y, shape(x)), stats)
+}
+
+fn attn_dims(qkv: &FlexTensor, heads: usize) -> AttnDims {
+    let [windows, tokens, c3] = shape(qkv).dims::<3>();
+    assert!(
+        c3 % (3 * heads) == 0,
+        "window_attention: {c3} qkv channels for {heads} heads"
+    );
+    AttnDims {
+        windows,
+        tokens,
+        heads,
+        head_dim: c3 / 3 / heads,
+    }
+}
+
+fn attn_fwd(
+    qkv: &FlexTensor,
+    bias: &FlexTensor,
+    mask: Option<&FlexTensor>,
+    heads: usize,
+    scale: f32,
+    keep_probs: bool,
+) -> (FlexTensor, Vec<f32>) {
+    let dims = attn_dims(qkv, heads);
+    let n = dims.tokens;
+    let mut out = vec![0.0f32; dims.windows * n * heads * dims.head_dim];
+    let mut probs = if keep_probs {
+        vec![0.0f32; dims.windows * heads * n * n]
+    } else {
+        Vec::new()
+    };
+    attention_forward(
+        data(qkv),
+        data(bias),
+        mask.map(data).unwrap_or(&[]),
+        scale,
+        dims,
+        &mut out,
+        &mut probs,
+    );
+    let out_shape = Shape::new([dims.windows, n, heads * dims.head_dim]);
+    (tensor(out, out_shape), probs)
+}
+
+fn dropout_fwd(x: &FlexTensor, keep: f64, seed: u64) -> FlexTensor {
+    let mut y = vec![0.0f32; x.layout().num_elements()];
+    dropout::dropout_apply(seed, keep, data(x), &mut y);
+    tensor(y, shape(x))
+}
+
+impl FusedKernels for Flex {
+    fn mtlora_dropout(x: FlexTensor, keep: f64, seed: u64) -> FlexTensor {
+        dropout_fwd(&dense(x), keep, seed)
+    }
+
+    fn mtlora_gelu(x: FlexTensor) -> FlexTensor {
+        gelu_fwd(&dense(x))
+    }
+
+    fn mtlora_layer_norm(x: FlexTensor, w: FlexTensor, b: FlexTensor, eps: f32) -> FlexTensor {
+        ln_fwd(&dense(x), &dense(w), &dense(b), eps).0
+    }
+
+    fn mtlora_window_attention(
+        qkv: FlexTensor,
+        bias: FlexTensor,
+        heads: usize,
+        scale: f32,
+    ) -> FlexTensor {
+        attn_fwd(&dense(qkv), &dense(bias), None, heads, scale, false).0
+    }
+
+    fn mtlora_window_attention_masked(
+        qkv: FlexTensor,
+        bias: FlexTensor,
+        mask: FlexTensor,
+        heads: usize,
+        scale: f32,
+    ) -> FlexTensor {
+        attn_fwd(
+            &dense(qkv),
+            &dense(bias),
+            Some(&dense(mask)),
+            heads,
+            scale,
+            false,
+        )
+        .0
+    }
+}
+
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let g = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = parent {
+            let (mut g, s) = owned(g);
+            gelu::gelu_backward(data(&ops.state), &mut g);
+            grads.register::<Flex>(node.id, tensor(g, s));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct DropoutBackward;
+
+impl Backward<Flex, 1> for DropoutBackward {
+    /// keep probability, seed: the mask is recomputed, never stored.
+    type State = (f64, u64);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let g = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = parent {
+            let (keep, seed) = ops.state;
+            let g = dense(g);
+            grads.register::<Flex>(node.id, dropout_fwd(&g, keep, seed));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    /// Input, weight, per-row `(mean, rstd)`.
+    type State = (FlexTensor, FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [px, pw, pb] = ops.parents;
+        let g = grads.consume::<Flex>(&ops.node);
+        let (x, w, stats) = ops.state;
+        let (mut g, s) = owned(g);
+        let (dw, db) = layer_norm::layer_norm_backward(data(&x), data(&w), data(&stats), &mut g);
+        let c = dw.len();
+        if let Some(node) = px {
+            grads.register::<Flex>(node.id, tensor(g, s));
+        }
+        if let Some(node) = pw {
+            grads.register::<Flex>(node.id, tensor(dw, Shape::new([c])));
+        }
+        if let Some(node) = pb {
+            grads.register::<Flex>(node.id, tensor(db, Shape::new([c])));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct AttentionBackward;
+
+impl Backward<Flex, 2> for AttentionBackward {
+    /// qkv, softmax probabilities, heads, scale.
+    type State = (FlexTensor, FlexTensor, usize, f32);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [pq, pb] = ops.parents;
+        let g = grads.consume::<Flex>(&ops.node);
+        let (qkv, probs, heads, scale) = ops.state;
+        let dims = attn_dims(&qkv, heads);
+        let g = dense(g);
+        let (mut p, _) = owned(probs);
+        let (gqkv, gbias) = attention_backward(data(&qkv), &mut p, data(&g), scale, dims);
+        if let Some(node) = pq {
+            grads.register::<Flex>(node.id, tensor(gqkv, shape(&qkv)));
+        }
+        if let Some(node) = pb {
+            let n = dims.tokens;
+            grads.register::<Flex>(node.id, tensor(gbias, Shape::new([heads, n, n])));
+        }
+    }
+}
+
+fn attention_autodiff<C: CheckpointStrategy>(
+    qkv: FloatTensor<Autodiff<Flex, C>>,
+    bias: FloatTensor<Autodiff<Flex, C>>,
+    mask: Option<FlexTensor>,
+    heads: usize,
+    scale: f32,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let mask = mask.map(dense);
+    match AttentionBackward
+        .prepare::<C>([qkv.node(), bias.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let q = dense(qkv.primitive().clone());
+            let b = dense(bias.primitive().clone());
+            let (out, probs) = attn_fwd(&q, &b, mask.as_ref(), heads, scale, true);
+            let n = q.layout().shape()[1];
+            let p = tensor(probs, Shape::new([shape(&q)[0], heads, n, n]));
+            prep.finish((q, p, heads, scale), out)
+        }
+        OpsKind::UnTracked(prep) => {
+            let q = dense(qkv.into_primitive());
+            let b = dense(bias.into_primitive());
+            prep.finish(attn_fwd(&q, &b, mask.as_ref(), heads, scale, false).0)
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
+    fn mtlora_dropout(x: FloatTensor<Self>, keep: f64, seed: u64) -> FloatTensor<Self> {
+        match DropoutBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = dropout_fwd(&dense(x.primitive().clone()), keep, seed);
+                prep.finish((keep, seed), y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(dropout_fwd(&dense(x.into_primitive()), keep, seed))
+            }
+        }
+    }
+
+    fn mtlora_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match GeluBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let xp = dense(x.primitive().clone());
+                let y = gelu_fwd(&xp);
+                prep.finish(xp, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(gelu_fwd(&dense(x.into_primitive()))),
+        }
+    }
+
+    fn mtlora_layer_norm(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        eps: f32,
+    ) -> FloatTensor<Self> {
+        match LayerNormBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let xp = dense(x.primitive().clone());
+                let wp = dense(weight.primitive().clone());
+                let bp = dense(bias.primitive().clone());
+                let (y, stats) = ln_fwd(&xp, &wp, &bp, eps);
+                let rows = stats.len() / 2;
+                let st = tensor(stats, Shape::new([rows, 2]));
+                prep.finish((xp, wp, st), y)
+            }
+            OpsKind::UnTracked(prep) => {
+                let xp = dense(x.into_primitive());
+                let wp = dense(weight.into_primitive());
+                let bp = dense(bias.into_primitive());
+                prep.finish(ln_fwd(&xp, &wp, &bp, eps).0)
+            }
+        }
+    }
+
+    fn mtlora_window_attention(
+        qkv: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        heads: usize,
+        scale: f32,
+    ) -> FloatTensor<Self> {
+        attention_autodiff::<C>(qkv, bias, None, heads, scale)
+    }
+
+    fn mtlora_window_attention_masked(
+        qkv: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        mask: FloatTensor<Self>,
+        heads: usize,
+        scale: f32,
+    ) -> FloatTensor<Self> {
+        // the mask is a constant: its values, never its gradient
+        attention_autodiff::<C>(qkv, bias, Some(mask.into_primitive()), heads, scale)
+    }
+}

@@ -1,0 +1,67 @@
+//! The same operations composed from burn tensor ops: the path of every non-flex backend, and
+//! the reference the fused kernels are tested against.
+
+use burn::tensor::activation::softmax;
+use burn::tensor::Tensor;
+
+/// Exact GELU through burn's `activation::gelu` (one autodiff node saving only its input).
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    burn::tensor::activation::gelu(x)
+}
+
+/// Inverted dropout with a Bernoulli(`keep`) tensor from the device RNG (burn-nn `Dropout`).
+pub fn dropout<const D: usize>(x: Tensor<D>, keep: f64) -> Tensor<D> {
+    let mask = Tensor::<D>::random(
+        x.shape(),
+        burn::tensor::Distribution::Bernoulli(keep),
+        &x.device(),
+    );
+    x * mask.div_scalar(keep)
+}
+
+/// LayerNorm, biased variance, written out in tensor ops.
+pub fn layer_norm<const D: usize>(
+    x: Tensor<D>,
+    weight: Tensor<1>,
+    bias: Tensor<1>,
+    eps: f64,
+) -> Tensor<D> {
+    let mean = x.clone().mean_dim(D - 1);
+    let centered = x - mean;
+    let var = centered.clone().square().mean_dim(D - 1);
+    let normed = centered.div(var.add_scalar(eps).sqrt());
+    normed * weight.unsqueeze::<D>() + bias.unsqueeze::<D>()
+}
+
+/// Window attention in tensor ops (see [`crate::window_attention`]).
+pub fn window_attention(
+    qkv: Tensor<3>,
+    bias: Tensor<3>,
+    mask: Option<Tensor<3>>,
+    heads: usize,
+    scale: f64,
+) -> Tensor<3> {
+    let [bw, n, c3] = qkv.dims();
+    let c = c3 / 3;
+    let d = c / heads;
+    let qkv = qkv.reshape([bw, n, 3, heads, d]);
+    let part = |k: usize| -> Tensor<4> {
+        qkv.clone()
+            .slice([0..bw, 0..n, k..k + 1, 0..heads, 0..d])
+            .reshape([bw, n, heads, d])
+            .swap_dims(1, 2)
+    };
+    let (q, k, v) = (part(0), part(1), part(2));
+    let mut logits = q.mul_scalar(scale).matmul(k.swap_dims(2, 3));
+    logits = logits + bias.unsqueeze::<4>();
+    if let Some(mask) = mask {
+        let [nw, _, _] = mask.dims();
+        logits = (logits.reshape([bw / nw, nw, heads, n, n])
+            + mask.unsqueeze_dim::<4>(1).unsqueeze::<5>())
+        .reshape([bw, heads, n, n]);
+    }
+    softmax(logits, 3)
+        .matmul(v)
+        .swap_dims(1, 2)
+        .reshape([bw, n, c])
+}

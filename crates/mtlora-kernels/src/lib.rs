@@ -1,0 +1,208 @@
+//! Fused kernels for the MTLoRA model: window attention, LayerNorm and exact GELU.
+//!
+//! Each public function takes and returns plain `Tensor`s and picks its implementation at run
+//! time: on the CPU backend (`flex`, with or without autodiff) a fused kernel of this crate
+//! registered through burn's backend-extension API (`#[backend_extension(Flex, Autodiff)]`),
+//! with a hand-written backward; on every other backend (wgpu, cuda) the composition of burn
+//! ops in [`generic`], which the fused kernels are tested against.
+//!
+//! `MTLORA_KERNELS=generic` forces the generic path everywhere, `MTLORA_KERNELS=gelu,dropout`
+//! keeps only the named kernels (benchmarks and parity compare them in one build).
+
+#[cfg(feature = "flex")]
+pub mod flex;
+pub mod generic;
+
+use burn::tensor::{DType, Device, Tensor};
+
+/// The fused kernels, by name (`MTLORA_KERNELS` values).
+pub const KERNELS: [&str; 4] = ["gelu", "layer_norm", "window_attention", "dropout"];
+
+/// Whether calls on `device` with tensors of `dtype` use the fused flex kernels.
+///
+/// `MTLORA_KERNELS=generic` turns all of them off; a comma list of [`KERNELS`] names (e.g.
+/// `window_attention,gelu`) keeps only those.
+pub fn fused_on(device: &Device, dtype: DType) -> bool {
+    fused_kernel_on("", device, dtype)
+}
+
+fn fused_kernel_on(kernel: &str, device: &Device, dtype: DType) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        use burn::backend::DispatchDevice;
+        use std::sync::OnceLock;
+        static SELECTED: OnceLock<Option<Vec<String>>> = OnceLock::new();
+        let selected = SELECTED.get_or_init(|| {
+            let v = std::env::var("MTLORA_KERNELS").ok()?;
+            let v = v.trim().to_ascii_lowercase();
+            if v.is_empty() || v == "fused" || v == "all" {
+                return None;
+            }
+            Some(v.split(',').map(|s| s.trim().to_string()).collect())
+        });
+        let allowed = match selected {
+            None => true,
+            Some(list) => kernel.is_empty() || list.iter().any(|k| k == kernel),
+        };
+        if selected
+            .as_ref()
+            .is_some_and(|l| l.iter().any(|k| k == "generic"))
+        {
+            return false;
+        }
+        let inner = device.clone().inner();
+        allowed && dtype == DType::F32 && matches!(inner.as_dispatch(), DispatchDevice::Flex(_))
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (kernel, device, dtype);
+        false
+    }
+}
+
+/// Exact GELU, `x·Φ(x) = 0.5·x·(1 + erf(x/√2))` (PyTorch `nn.GELU()`).
+///
+/// # Shapes
+/// - any shape → the same shape
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if fused_kernel_on("gelu", &x.device(), x.dtype()) {
+        use flex::FusedKernels;
+        return Tensor::from_dispatch(<burn::backend::Dispatch as FusedKernels>::mtlora_gelu(
+            x.into_dispatch(),
+        ));
+    }
+    generic::gelu(x)
+}
+
+/// Inverted dropout as burn-nn's `Dropout` applies it: identity unless the tensor is on an
+/// autodiff device and `prob > 0`; otherwise each element is zeroed with probability `prob` and
+/// the rest scaled by `1/(1 − prob)`.
+///
+/// On flex the mask comes from a counter-based hash of a seed drawn from the device's seeded
+/// RNG (one draw per call, so `device.seed(s)` makes runs repeatable) and is recomputed in the
+/// backward instead of being stored; elsewhere it is burn's Bernoulli tensor (a different
+/// random stream, same distribution).
+///
+/// # Shapes
+/// - any shape → the same shape
+pub fn dropout<const D: usize>(x: Tensor<D>, prob: f64) -> Tensor<D> {
+    if prob == 0.0 || !x.device().is_autodiff() {
+        return x;
+    }
+    assert!(
+        (0.0..1.0).contains(&prob),
+        "dropout: probability {prob} outside [0, 1)"
+    );
+    let keep = 1.0 - prob;
+    #[cfg(feature = "flex")]
+    if fused_kernel_on("dropout", &x.device(), x.dtype()) {
+        use flex::FusedKernels;
+        let seed = draw_seed(&x.device());
+        return Tensor::from_dispatch(<burn::backend::Dispatch as FusedKernels>::mtlora_dropout(
+            x.into_dispatch(),
+            keep,
+            seed,
+        ));
+    }
+    generic::dropout(x, keep)
+}
+
+/// A 64-bit seed from the device's RNG (four uniform f32 draws, bits mixed).
+#[cfg(feature = "flex")]
+fn draw_seed(device: &Device) -> u64 {
+    use burn::tensor::Distribution;
+    let r = Tensor::<1>::random([4], Distribution::Default, &device.clone().inner());
+    let v: Vec<f32> = r.into_data().try_to_vec().expect("f32 draw");
+    v.iter().fold(0x9E37_79B9_7F4A_7C15u64, |h, x| {
+        (h ^ x.to_bits() as u64)
+            .wrapping_mul(0x100_0000_01B3)
+            .rotate_left(23)
+    })
+}
+
+/// LayerNorm over the last axis: `(x − mean)/√(var + eps)·weight + bias`, biased variance.
+///
+/// # Shapes
+/// - `x`: `[..., C]`; `weight`, `bias`: `[C]` → `[..., C]`
+pub fn layer_norm<const D: usize>(
+    x: Tensor<D>,
+    weight: Tensor<1>,
+    bias: Tensor<1>,
+    eps: f64,
+) -> Tensor<D> {
+    let [c] = weight.dims();
+    assert_eq!(
+        x.dims()[D - 1],
+        c,
+        "layer_norm: expected {c} features, got {:?}",
+        x.dims()
+    );
+    #[cfg(feature = "flex")]
+    if fused_kernel_on("layer_norm", &x.device(), x.dtype()) {
+        use flex::FusedKernels;
+        return Tensor::from_dispatch(
+            <burn::backend::Dispatch as FusedKernels>::mtlora_layer_norm(
+                x.into_dispatch(),
+                weight.into_dispatch(),
+                bias.into_dispatch(),
+                eps as f32,
+            ),
+        );
+    }
+    generic::layer_norm(x, weight, bias, eps)
+}
+
+/// Window multi-head self-attention on the packed qkv projection:
+/// `softmax(q·kᵀ·scale + bias_h (+ mask_w))·v` per window and head, heads merged.
+///
+/// `qkv` holds, per token, `q | k | v`, each `heads × d` channels (the reference's
+/// `qkv(x).reshape(B_, N, 3, nH, d)` order). Window `i` uses mask `i mod nW`.
+///
+/// # Shapes
+/// - `qkv`: `[B·nW, N, 3C]`; `bias`: `[heads, N, N]`; `mask`: `[nW, N, N]`
+/// - output: `[B·nW, N, C]`
+pub fn window_attention(
+    qkv: Tensor<3>,
+    bias: Tensor<3>,
+    mask: Option<Tensor<3>>,
+    heads: usize,
+    scale: f64,
+) -> Tensor<3> {
+    let [bw, n, c3] = qkv.dims();
+    assert!(
+        heads > 0 && c3 % (3 * heads) == 0,
+        "window_attention: {c3} qkv channels for {heads} heads"
+    );
+    assert_eq!(bias.dims(), [heads, n, n], "window_attention: bias shape");
+    if let Some(m) = &mask {
+        let [nw, mn, mn2] = m.dims();
+        assert!(
+            mn == n && mn2 == n && nw > 0 && bw % nw == 0,
+            "window_attention: mask {:?} for {bw} windows of {n} tokens",
+            m.dims()
+        );
+    }
+    #[cfg(feature = "flex")]
+    if fused_kernel_on("window_attention", &qkv.device(), qkv.dtype()) {
+        use burn::backend::Dispatch;
+        use flex::FusedKernels;
+        let out = match mask {
+            None => <Dispatch as FusedKernels>::mtlora_window_attention(
+                qkv.into_dispatch(),
+                bias.into_dispatch(),
+                heads,
+                scale as f32,
+            ),
+            Some(m) => <Dispatch as FusedKernels>::mtlora_window_attention_masked(
+                qkv.into_dispatch(),
+                bias.into_dispatch(),
+                m.into_dispatch(),
+                heads,
+                scale as f32,
+            ),
+        };
+        return Tensor::from_dispatch(out);
+    }
+    generic::window_attention(qkv, bias, mask, heads, scale)
+}
