@@ -2,7 +2,9 @@
 //! the reference the fused kernels are tested against.
 
 use burn::tensor::activation::softmax;
-use burn::tensor::Tensor;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::WindowIndex;
 
 /// Exact GELU through burn's `activation::gelu` (one autodiff node saving only its input).
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
@@ -64,4 +66,33 @@ pub fn window_attention(
         .matmul(v)
         .swap_dims(1, 2)
         .reshape([bw, n, c])
+}
+
+/// [`crate::window_attention_indexed`] in tensor ops: gather the windows' rows, attend, scatter
+/// back (a `select` each way).
+pub fn window_attention_indexed(
+    qkv: Tensor<3>,
+    bias: Tensor<3>,
+    mask: Option<Tensor<3>>,
+    index: &WindowIndex,
+    heads: usize,
+    scale: f64,
+) -> Tensor<3> {
+    let [b, l, c3] = qkv.dims();
+    let (rows, n) = (b * l, index.tokens);
+    let device = qkv.device();
+    let ids = |v: Vec<i64>| Tensor::<1, Int>::from_data(TensorData::new(v, [rows]), &device);
+    let gather: Vec<i64> = index.rows.iter().map(|&r| r as i64).collect();
+    let mut inverse = vec![0i64; rows];
+    for (k, &r) in index.rows.iter().enumerate() {
+        inverse[r as usize] = k as i64;
+    }
+    let windows = qkv
+        .reshape([rows, c3])
+        .select(0, ids(gather))
+        .reshape([rows / n, n, c3]);
+    window_attention(windows, bias, mask, heads, scale)
+        .reshape([rows, c3 / 3])
+        .select(0, ids(inverse))
+        .reshape([b, l, c3 / 3])
 }

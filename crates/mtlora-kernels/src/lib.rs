@@ -153,33 +153,105 @@ pub fn layer_norm<const D: usize>(
     generic::layer_norm(x, weight, bias, eps)
 }
 
-/// Window multi-head self-attention on the packed qkv projection:
-/// `softmax(q·kᵀ·scale + bias_h (+ mask_w))·v` per window and head, heads merged.
+/// Where each window's tokens live in a token tensor: window `w`'s token `i` is row
+/// `rows[w·tokens + i]` (a permutation of the rows).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowIndex {
+    /// Row of every (window, token), window-major.
+    pub rows: std::sync::Arc<Vec<u32>>,
+    /// Tokens per window N.
+    pub tokens: usize,
+}
+
+impl WindowIndex {
+    /// Tensors already partitioned into windows (`[windows, N, ·]`): the identity.
+    pub fn identity(windows: usize, tokens: usize) -> Self {
+        let n = u32::try_from(windows * tokens).expect("window_attention: too many tokens");
+        Self {
+            rows: std::sync::Arc::new((0..n).collect()),
+            tokens,
+        }
+    }
+
+    /// Swin's shifted windows on a `[B, H·W, ·]` token grid: the rows that
+    /// `window_partition(roll(x, −shift), window)` would gather, window-major (batch, window
+    /// row, window column), row-major inside a window.
+    pub fn shifted_grid(batch: usize, resolution: [usize; 2], window: usize, shift: usize) -> Self {
+        let [h, w] = resolution;
+        assert!(
+            window > 0 && h % window == 0 && w % window == 0 && shift < window,
+            "window_attention: {h}x{w} grid, window {window}, shift {shift}"
+        );
+        assert!(
+            batch * h * w <= u32::MAX as usize,
+            "window_attention: too many tokens"
+        );
+        let mut rows = Vec::with_capacity(batch * h * w);
+        for b in 0..batch {
+            for wr in 0..h / window {
+                for wc in 0..w / window {
+                    for i in 0..window {
+                        for j in 0..window {
+                            let r = (wr * window + i + shift) % h;
+                            let c = (wc * window + j + shift) % w;
+                            rows.push((b * h * w + r * w + c) as u32);
+                        }
+                    }
+                }
+            }
+        }
+        Self {
+            rows: std::sync::Arc::new(rows),
+            tokens: window * window,
+        }
+    }
+
+    /// Number of windows.
+    pub fn windows(&self) -> usize {
+        self.rows.len() / self.tokens
+    }
+}
+
+/// Window multi-head self-attention on a packed qkv token tensor:
+/// `softmax(q·kᵀ·scale + bias_h (+ mask_w))·v` per window and head, heads merged, written back
+/// to each token's own row.
 ///
 /// `qkv` holds, per token, `q | k | v`, each `heads × d` channels (the reference's
-/// `qkv(x).reshape(B_, N, 3, nH, d)` order). Window `i` uses mask `i mod nW`.
+/// `qkv(x).reshape(B_, N, 3, nH, d)` order); `index` says which rows form each window (so a
+/// cyclic shift and the window partition cost nothing on the fused path). Window `i` uses mask
+/// `i mod nW`.
 ///
 /// # Shapes
-/// - `qkv`: `[B·nW, N, 3C]`; `bias`: `[heads, N, N]`; `mask`: `[nW, N, N]`
-/// - output: `[B·nW, N, C]`
-pub fn window_attention(
+/// - `qkv`: `[B, L, 3C]` with `B·L = index.rows.len()`; `bias`: `[heads, N, N]`;
+///   `mask`: `[nW, N, N]`
+/// - output: `[B, L, C]`
+pub fn window_attention_indexed(
     qkv: Tensor<3>,
     bias: Tensor<3>,
     mask: Option<Tensor<3>>,
+    index: &WindowIndex,
     heads: usize,
     scale: f64,
 ) -> Tensor<3> {
-    let [bw, n, c3] = qkv.dims();
+    let [b, l, c3] = qkv.dims();
+    let n = index.tokens;
     assert!(
         heads > 0 && c3 % (3 * heads) == 0,
         "window_attention: {c3} qkv channels for {heads} heads"
     );
+    assert!(
+        n > 0 && index.rows.len() == b * l && (b * l) % n == 0,
+        "window_attention: index for {} rows, tensor has {}",
+        index.rows.len(),
+        b * l
+    );
     assert_eq!(bias.dims(), [heads, n, n], "window_attention: bias shape");
+    let windows = index.windows();
     if let Some(m) = &mask {
         let [nw, mn, mn2] = m.dims();
         assert!(
-            mn == n && mn2 == n && nw > 0 && bw % nw == 0,
-            "window_attention: mask {:?} for {bw} windows of {n} tokens",
+            mn == n && mn2 == n && nw > 0 && windows % nw == 0,
+            "window_attention: mask {:?} for {windows} windows of {n} tokens",
             m.dims()
         );
     }
@@ -187,10 +259,13 @@ pub fn window_attention(
     if fused_kernel_on("window_attention", &qkv.device(), qkv.dtype()) {
         use burn::backend::Dispatch;
         use flex::FusedKernels;
+        #[cfg(debug_assertions)]
+        flex::attention::check_permutation(&index.rows, b * l);
         let out = match mask {
             None => <Dispatch as FusedKernels>::mtlora_window_attention(
                 qkv.into_dispatch(),
                 bias.into_dispatch(),
+                index.clone(),
                 heads,
                 scale as f32,
             ),
@@ -198,11 +273,27 @@ pub fn window_attention(
                 qkv.into_dispatch(),
                 bias.into_dispatch(),
                 m.into_dispatch(),
+                index.clone(),
                 heads,
                 scale as f32,
             ),
         };
         return Tensor::from_dispatch(out);
     }
-    generic::window_attention(qkv, bias, mask, heads, scale)
+    generic::window_attention_indexed(qkv, bias, mask, index, heads, scale)
+}
+
+/// [`window_attention_indexed`] on tensors already partitioned into windows.
+///
+/// # Shapes
+/// - `qkv`: `[B·nW, N, 3C]`; `bias`: `[heads, N, N]`; `mask`: `[nW, N, N]` → `[B·nW, N, C]`
+pub fn window_attention(
+    qkv: Tensor<3>,
+    bias: Tensor<3>,
+    mask: Option<Tensor<3>>,
+    heads: usize,
+    scale: f64,
+) -> Tensor<3> {
+    let [bw, n, _] = qkv.dims();
+    window_attention_indexed(qkv, bias, mask, &WindowIndex::identity(bw, n), heads, scale)
 }

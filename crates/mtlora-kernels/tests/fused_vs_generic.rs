@@ -4,7 +4,7 @@
 #![cfg(feature = "flex")]
 
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
-use mtlora_kernels::{fused_on, generic};
+use mtlora_kernels::{fused_on, generic, WindowIndex};
 
 const TOL: f32 = 1e-5;
 
@@ -215,4 +215,77 @@ fn window_attention_inference_matches_training_path() {
     let y = mtlora_kernels::window_attention(qkv.clone(), bias.clone(), m.clone(), h, 0.17);
     let y_ref = generic::window_attention(qkv, bias, m, h, 0.17);
     assert_close(y, y_ref, "attention inference");
+}
+
+#[test]
+fn window_attention_on_shifted_grid_rows() {
+    // the TS-block layout: qkv of a [B, H·W] token grid, windows picked by the shifted index,
+    // outputs written back to each token's row
+    let dev = device().autodiff();
+    let (b, h, w, win, shift, heads, d) = (2, 14, 14, 7, 3, 3, 32);
+    let l = h * w;
+    let index = WindowIndex::shifted_grid(b, [h, w], win, shift);
+    let qkv = rand([b, l, 3 * heads * d], 1.0, &dev).require_grad();
+    let bias = rand([heads, 49, 49], 0.5, &dev).require_grad();
+    let m = Some(mask(49, 4, &dev));
+    let scale = (d as f64).powf(-0.5);
+    let r = rand([b, l, heads * d], 1.0, &dev);
+    let y = mtlora_kernels::window_attention_indexed(
+        qkv.clone(),
+        bias.clone(),
+        m.clone(),
+        &index,
+        heads,
+        scale,
+    );
+    let y_ref =
+        generic::window_attention_indexed(qkv.clone(), bias.clone(), m, &index, heads, scale);
+    assert_close(
+        y.clone().inner(),
+        y_ref.clone().inner(),
+        "grid attention forward",
+    );
+    let g = (y * r.clone()).sum().backward();
+    let gr = (y_ref * r).sum().backward();
+    assert_close(
+        qkv.grad(&g).unwrap(),
+        qkv.grad(&gr).unwrap(),
+        "grid attention dqkv",
+    );
+    assert_close(
+        bias.grad(&g).unwrap(),
+        bias.grad(&gr).unwrap(),
+        "grid attention dbias",
+    );
+}
+
+#[test]
+fn window_attention_small_clamped_windows() {
+    // windows clamped to small grids (N = 4, 16): padded rows in the kernel
+    for (win, heads, d) in [(2usize, 2usize, 8usize), (4, 3, 16)] {
+        let dev = device().autodiff();
+        let n = win * win;
+        let qkv = rand([6, n, 3 * heads * d], 1.0, &dev).require_grad();
+        let bias = rand([heads, n, n], 0.5, &dev).require_grad();
+        let r = rand([6, n, heads * d], 1.0, &dev);
+        let y = mtlora_kernels::window_attention(qkv.clone(), bias.clone(), None, heads, 0.3);
+        let y_ref = generic::window_attention(qkv.clone(), bias.clone(), None, heads, 0.3);
+        assert_close(
+            y.clone().inner(),
+            y_ref.clone().inner(),
+            "small attention forward",
+        );
+        let g = (y * r.clone()).sum().backward();
+        let gr = (y_ref * r).sum().backward();
+        assert_close(
+            qkv.grad(&g).unwrap(),
+            qkv.grad(&gr).unwrap(),
+            "small attention dqkv",
+        );
+        assert_close(
+            bias.grad(&g).unwrap(),
+            bias.grad(&gr).unwrap(),
+            "small attention dbias",
+        );
+    }
 }

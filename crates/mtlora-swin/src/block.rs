@@ -8,8 +8,9 @@ use mtlora_lora::MtLoraLinearConfig;
 use crate::drop_path::DropPath;
 use crate::layer_norm::{LayerNorm, LayerNormConfig};
 use crate::mlp::Mlp;
-use crate::window::{attention_mask, cyclic_shift, window_partition, window_reverse};
+use crate::window::attention_mask;
 use crate::window_attention::{WindowAttention, WindowAttentionConfig};
+use mtlora_kernels::WindowIndex;
 
 /// Configuration of a [`SwinBlock`].
 #[derive(Config, Debug)]
@@ -133,23 +134,24 @@ impl SwinBlock {
     /// - input `[B, H·W, C]` (shared stream)
     /// - output: shared `[B, H·W, C]`, and per task `[B, H·W, C]` in TS blocks
     pub fn forward(&self, x: Tensor<3>) -> BlockOutput {
-        let [b, l, c] = x.dims();
+        let [b, l, _] = x.dims();
         let [h, w] = self.resolution;
         assert_eq!(l, h * w, "SwinBlock: {l} tokens for a {h}x{w} grid");
-        let s = self.shift as isize;
-        let win = self.window;
 
-        let u = cyclic_shift(self.norm1.forward(x.clone()).reshape([b, h, w, c]), -s);
-        let windows = window_partition(u, win);
-        let p = self.attn.forward(windows, self.mask_tensor(&x.device()));
-        let unwindow =
-            |t: Tensor<3>| cyclic_shift(window_reverse(t, win, h, w), s).reshape([b, l, c]);
+        // the reference rolls by −shift and partitions; the attention reads those windows'
+        // rows in place and writes back unshifted, unpartitioned (exactly the reverse + roll)
+        let index = WindowIndex::shifted_grid(b, [h, w], self.window, self.shift);
+        let p = self.attn.forward_indexed(
+            self.norm1.forward(x.clone()),
+            self.mask_tensor(&x.device()),
+            &index,
+        );
 
-        let y_sh = x.clone() + self.drop_path.forward(unwindow(p.shared));
+        let y_sh = x.clone() + self.drop_path.forward(p.shared);
         let y_t: Vec<Tensor<3>> = p
             .tasks
             .into_iter()
-            .map(|pt| x.clone() + self.drop_path.forward(unwindow(pt)))
+            .map(|pt| x.clone() + self.drop_path.forward(pt))
             .collect();
 
         let task_in =

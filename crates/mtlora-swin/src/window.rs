@@ -125,6 +125,26 @@ mod tests {
     use burn::tensor::{Device, Distribution, TensorData};
 
     #[test]
+    fn shifted_grid_index_is_roll_then_partition() {
+        // the fused attention's row index must pick exactly the tokens the reference's
+        // roll(−s) + window_partition puts in each window, for every shift and batch
+        let dev = Device::default();
+        for (b, [h, w], win, shift) in [(2, [14, 21], 7, 3), (1, [8, 8], 4, 0), (3, [6, 4], 2, 1)] {
+            let l = h * w;
+            let ids: Vec<f32> = (0..b * l).map(|v| v as f32).collect();
+            let grid = Tensor::<4>::from_data(TensorData::new(ids, [b, h, w, 1]), &dev);
+            let want: Vec<f32> = window_partition(cyclic_shift(grid, -(shift as isize)), win)
+                .into_data()
+                .try_to_vec()
+                .unwrap();
+            let index = mtlora_kernels::WindowIndex::shifted_grid(b, [h, w], win, shift);
+            let got: Vec<f32> = index.rows.iter().map(|&r| r as f32).collect();
+            assert_eq!(got, want, "b={b} {h}x{w} window {win} shift {shift}");
+            assert_eq!(index.tokens, win * win);
+        }
+    }
+
+    #[test]
     fn partition_reverse_round_trip() {
         let dev = Device::default();
         let x = Tensor::<4>::random([2, 8, 12, 3], Distribution::Normal(0.0, 1.0), &dev);

@@ -3,6 +3,7 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use mtlora_kernels::WindowIndex;
 use mtlora_lora::{MtLoraLinear, MtLoraLinearConfig, MtLoraOutput};
 
 use crate::window::relative_position_index;
@@ -96,12 +97,36 @@ impl WindowAttention {
     /// - `mask`: `[nW, N, N]` for shifted blocks
     /// - output: proj output streams `[B·nW, N, C]` (shared + one per task branch of proj)
     pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<3>>) -> MtLoraOutput<3> {
-        let [bw, n, c] = x.dims();
+        let [bw, n, _] = x.dims();
+        self.forward_indexed(x, mask, &WindowIndex::identity(bw, n))
+    }
+
+    /// Attention over the windows `index` picks from a token grid, results back in each
+    /// token's row: qkv and proj are per-token linears, so the shift and the window
+    /// partition/reverse of the reference are only index arithmetic here.
+    ///
+    /// # Shapes
+    /// - `x`: `[B, L, C]` tokens; `index`: windows of N = w² rows over the `B·L` tokens
+    /// - `mask`: `[nW, N, N]` for shifted blocks
+    /// - output: proj output streams `[B, L, C]` (shared + one per task branch of proj)
+    pub fn forward_indexed(
+        &self,
+        x: Tensor<3>,
+        mask: Option<Tensor<3>>,
+        index: &WindowIndex,
+    ) -> MtLoraOutput<3> {
+        let [b, l, c] = x.dims();
         assert_eq!(
-            n,
+            index.tokens,
             self.window * self.window,
-            "WindowAttention: {n} tokens, window {}",
+            "WindowAttention: windows of {} tokens, window {}",
+            index.tokens,
             self.window
+        );
+        assert_eq!(
+            index.rows.len(),
+            b * l,
+            "WindowAttention: index for another grid"
         );
         assert_eq!(
             c % self.num_heads,
@@ -111,11 +136,14 @@ impl WindowAttention {
         );
         let qkv = self.qkv.forward(x, None).shared;
         let bias = self.relative_bias(&qkv.device());
-        if let Some(mask) = &mask {
-            let [nw, _, _] = mask.dims();
-            assert_eq!(bw % nw, 0, "WindowAttention: {bw} windows, mask for {nw}");
-        }
-        let a = mtlora_kernels::window_attention(qkv, bias, mask, self.num_heads, self.scale);
+        let a = mtlora_kernels::window_attention_indexed(
+            qkv,
+            bias,
+            mask,
+            index,
+            self.num_heads,
+            self.scale,
+        );
         self.proj.forward(a, None)
     }
 }

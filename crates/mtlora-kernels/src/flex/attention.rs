@@ -1,8 +1,11 @@
-//! Window attention on the packed `qkv` buffer of a window batch:
+//! Window attention on the packed `qkv` rows of a token batch:
 //! `softmax(q·kᵀ·scale + bias_h (+ mask_w))·v` per (window, head), heads merged in the output.
 //!
-//! No per-window matmul calls or packing: each (window, head) works on small stack-sized
-//! buffers (`kᵀ`/`vᵀ` with rows padded to a multiple of 8 so the inner loops vectorize).
+//! Window `w`'s token `i` is row `index[w·N + i]` of `qkv` and of the output, so the cyclic
+//! shift and the window partition/reverse of Swin are index arithmetic here, never copies
+//! (`index` is a permutation of the rows). No per-window matmul calls or packing: each
+//! (window, head) works on small buffers (`kᵀ`/`vᵀ` rows padded to a multiple of 8 so the inner
+//! loops vectorize).
 
 use rayon::prelude::*;
 
@@ -30,12 +33,50 @@ impl AttnDims {
     }
 }
 
-/// `dst[c·np + j] = qkv[(j·3C) + off + c]` for the window's tokens (a head's k or v, transposed).
+/// Output rows shared between the parallel window tasks; each window writes only its own
+/// rows (`index` is a permutation, checked by [`check_permutation`]).
+#[derive(Clone, Copy)]
+struct Rows(*mut f32);
+// SAFETY: tasks write disjoint rows (see above).
+unsafe impl Send for Rows {}
+unsafe impl Sync for Rows {}
+
+impl Rows {
+    /// # Safety
+    /// `row·width + width` within the buffer, and no other task uses this row.
+    #[inline(always)]
+    unsafe fn row<'a>(self, row: usize, width: usize) -> &'a mut [f32] {
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(row * width), width) }
+    }
+}
+
+/// Panics unless `index` is a permutation of `0..rows`.
+pub fn check_permutation(index: &[u32], rows: usize) {
+    assert_eq!(
+        index.len(),
+        rows,
+        "window_attention: index has {} rows, tensor {rows}",
+        index.len()
+    );
+    let mut seen = vec![false; rows];
+    for &r in index {
+        let r = r as usize;
+        assert!(
+            r < rows && !seen[r],
+            "window_attention: index is not a permutation"
+        );
+        seen[r] = true;
+    }
+}
+
+/// `dst[c·np + j] = qkv[row_j·3C + off + c]` for the window's tokens (a head's k or v,
+/// transposed).
 #[inline(always)]
-fn transpose_head(win: &[f32], dims: AttnDims, off: usize, dst: &mut [f32]) {
-    let (n, d, np, c3) = (dims.tokens, dims.head_dim, dims.padded(), 3 * dims.c());
-    for j in 0..n {
-        let row = &win[j * c3 + off..j * c3 + off + d];
+fn transpose_head(qkv: &[f32], rows: &[u32], dims: AttnDims, off: usize, dst: &mut [f32]) {
+    let (d, np, c3) = (dims.head_dim, dims.padded(), 3 * dims.c());
+    for (j, &r) in rows.iter().enumerate() {
+        let r = r as usize;
+        let row = &qkv[r * c3 + off..r * c3 + off + d];
         for (c, &v) in row.iter().enumerate() {
             dst[c * np + j] = v;
         }
@@ -45,12 +86,13 @@ fn transpose_head(win: &[f32], dims: AttnDims, off: usize, dst: &mut [f32]) {
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn forward_window<const F: bool>(
-    win: &[f32],
+    qkv: &[f32],
+    rows: &[u32],
     bias: &[f32],
     mask: &[f32],
     scale: f32,
     dims: AttnDims,
-    out: &mut [f32],
+    out: Rows,
     probs: &mut [f32],
     scratch: &mut [f32],
 ) {
@@ -66,10 +108,11 @@ fn forward_window<const F: bool>(
     let s = &mut s[..np];
     let keep = !probs.is_empty();
     for h in 0..nh {
-        transpose_head(win, dims, c + h * d, kt);
+        transpose_head(qkv, rows, dims, c + h * d, kt);
         let bias_h = &bias[h * n * n..(h + 1) * n * n];
         for i in 0..n {
-            let q = &win[i * c3 + h * d..i * c3 + h * d + d];
+            let ri = rows[i] as usize;
+            let q = &qkv[ri * c3 + h * d..ri * c3 + h * d + d];
             s.fill(0.0);
             for (cc, &qv) in q.iter().enumerate() {
                 let krow = &kt[cc * np..cc * np + np];
@@ -103,10 +146,13 @@ fn forward_window<const F: bool>(
             if keep {
                 probs[(h * n + i) * n..(h * n + i) * n + n].copy_from_slice(&s[..n]);
             }
-            let o = &mut out[i * c + h * d..i * c + h * d + d];
+            // SAFETY: row `ri` belongs to this window only
+            let o = unsafe { out.row(ri, c) };
+            let o = &mut o[h * d..h * d + d];
             o.fill(0.0);
             for (j, &p) in s[..n].iter().enumerate() {
-                let v = &win[j * c3 + 2 * c + h * d..j * c3 + 2 * c + h * d + d];
+                let rj = rows[j] as usize;
+                let v = &qkv[rj * c3 + 2 * c + h * d..rj * c3 + 2 * c + h * d + d];
                 for k in 0..d {
                     o[k] = fma::<F>(p, v[k], o[k]);
                 }
@@ -115,17 +161,19 @@ fn forward_window<const F: bool>(
     }
 }
 
-multiversion!(fn forward_seq(win: &[f32], bias: &[f32], mask: &[f32], scale: f32, dims: AttnDims, out: &mut [f32], probs: &mut [f32], scratch: &mut [f32]) => forward_window);
+multiversion!(fn forward_seq(qkv: &[f32], rows: &[u32], bias: &[f32], mask: &[f32], scale: f32, dims: AttnDims, out: Rows, probs: &mut [f32], scratch: &mut [f32]) => forward_window);
 
 /// Forward over all windows.
 ///
 /// # Shapes
-/// - `qkv`: `[windows, N, 3C]` (q | k | v, heads of width d inside each)
+/// - `qkv`: `[rows, 3C]` (q | k | v, heads of width d inside each); `index`: `[windows·N]`, a
+///   permutation of the rows
 /// - `bias`: `[heads, N, N]`; `mask`: `[nW, N, N]` with `windows % nW == 0`, or empty
-/// - `out`: `[windows, N, C]`; `probs`: `[windows, heads, N, N]` (softmax, kept for backward)
-///   or empty
+/// - `out`: `[rows, C]`; `probs`: `[windows, heads, N, N]` (softmax, kept for backward) or empty
+#[allow(clippy::too_many_arguments)]
 pub fn attention_forward(
     qkv: &[f32],
+    index: &[u32],
     bias: &[f32],
     mask: &[f32],
     scale: f32,
@@ -134,8 +182,10 @@ pub fn attention_forward(
     probs: &mut [f32],
 ) {
     let (n, nh, c) = (dims.tokens, dims.heads, dims.c());
-    assert_eq!(qkv.len(), dims.windows * n * 3 * c);
-    assert_eq!(out.len(), dims.windows * n * c);
+    let rows = dims.windows * n;
+    assert_eq!(qkv.len(), rows * 3 * c);
+    assert_eq!(out.len(), rows * c);
+    assert_eq!(index.len(), rows);
     assert_eq!(bias.len(), nh * n * n);
     let nw = if mask.is_empty() {
         1
@@ -146,37 +196,39 @@ pub fn attention_forward(
     let pp = if probs.is_empty() { 0 } else { nh * n * n };
     assert!(pp == 0 || probs.len() == dims.windows * pp);
     let scratch_len = (dims.head_dim + 1) * dims.padded();
-    let work = |w: usize, o: &mut [f32], p: &mut [f32]| {
+    let out_rows = Rows(out.as_mut_ptr());
+    let work = |w: usize, p: &mut [f32]| {
         let mut scratch = vec![0.0f32; scratch_len];
-        let win = &qkv[w * n * 3 * c..(w + 1) * n * 3 * c];
         let m = if mask.is_empty() {
             mask
         } else {
             &mask[(w % nw) * n * n..(w % nw + 1) * n * n]
         };
-        forward_seq(win, bias, m, scale, dims, o, p, &mut scratch);
+        let r = &index[w * n..(w + 1) * n];
+        forward_seq(qkv, r, bias, m, scale, dims, out_rows, p, &mut scratch);
     };
     if pp == 0 {
-        out.par_chunks_mut(n * c)
-            .enumerate()
-            .for_each(|(w, o)| work(w, o, &mut []));
+        (0..dims.windows)
+            .into_par_iter()
+            .for_each(|w| work(w, &mut []));
     } else {
-        out.par_chunks_mut(n * c)
-            .zip(probs.par_chunks_mut(pp))
+        probs
+            .par_chunks_mut(pp)
             .enumerate()
-            .for_each(|(w, (o, p))| work(w, o, p));
+            .for_each(|(w, p)| work(w, p));
     }
 }
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn backward_window<const F: bool>(
-    win: &[f32],
+    qkv: &[f32],
+    rows: &[u32],
     probs: &mut [f32],
     gout: &[f32],
     scale: f32,
     dims: AttnDims,
-    gwin: &mut [f32],
+    gqkv: Rows,
     scratch: &mut [f32],
 ) {
     let (n, d, nh, np, c) = (
@@ -187,12 +239,17 @@ fn backward_window<const F: bool>(
         dims.c(),
     );
     let c3 = 3 * c;
-    let (vt, dp) = scratch.split_at_mut(d * np);
-    let dp = &mut dp[..np];
+    let (vt, rest) = scratch.split_at_mut(d * np);
+    let (dp, gwin) = rest.split_at_mut(np);
+    // the window's gradient rows, gathered locally and scattered once at the end
+    let gwin = &mut gwin[..n * c3];
+    gwin.fill(0.0);
+    let win = |i: usize| rows[i] as usize * c3;
     for h in 0..nh {
-        transpose_head(win, dims, 2 * c + h * d, vt);
+        transpose_head(qkv, rows, dims, 2 * c + h * d, vt);
         for i in 0..n {
-            let go = &gout[i * c + h * d..i * c + h * d + d];
+            let ri = rows[i] as usize;
+            let go = &gout[ri * c + h * d..ri * c + h * d + d];
             let prow = &mut probs[(h * n + i) * n..(h * n + i) * n + n];
             // dV[j] += P[i,j]·dO[i]
             for (j, &p) in prow.iter().enumerate() {
@@ -218,12 +275,12 @@ fn backward_window<const F: bool>(
                 prow[j] *= dp[j] - dot;
             }
             // dQ[i] = scale·Σ_j dS[i,j]·K[j]; dK[j] += scale·dS[i,j]·Q[i]
-            let q = &win[i * c3 + h * d..i * c3 + h * d + d];
+            let q = &qkv[win(i) + h * d..win(i) + h * d + d];
             let mut dq = [0.0f32; 64];
             let dq = &mut dq[..d.min(64)];
             if d <= 64 {
                 for (j, &ds) in prow.iter().enumerate() {
-                    let k = &win[j * c3 + c + h * d..j * c3 + c + h * d + d];
+                    let k = &qkv[win(j) + c + h * d..win(j) + c + h * d + d];
                     let ds = ds * scale;
                     for t in 0..d {
                         dq[t] = fma::<F>(ds, k[t], dq[t]);
@@ -238,7 +295,7 @@ fn backward_window<const F: bool>(
                 for (j, &ds) in prow.iter().enumerate() {
                     let ds = ds * scale;
                     for t in 0..d {
-                        let kv = win[j * c3 + c + h * d + t];
+                        let kv = qkv[win(j) + c + h * d + t];
                         gwin[i * c3 + h * d + t] = fma::<F>(ds, kv, gwin[i * c3 + h * d + t]);
                         gwin[j * c3 + c + h * d + t] =
                             fma::<F>(ds, q[t], gwin[j * c3 + c + h * d + t]);
@@ -247,14 +304,19 @@ fn backward_window<const F: bool>(
             }
         }
     }
+    for (i, g) in gwin.chunks_exact(c3).enumerate() {
+        // SAFETY: row `rows[i]` belongs to this window only
+        unsafe { gqkv.row(rows[i] as usize, c3) }.copy_from_slice(g);
+    }
 }
 
-multiversion!(fn backward_seq(win: &[f32], probs: &mut [f32], gout: &[f32], scale: f32, dims: AttnDims, gwin: &mut [f32], scratch: &mut [f32]) => backward_window);
+multiversion!(fn backward_seq(qkv: &[f32], rows: &[u32], probs: &mut [f32], gout: &[f32], scale: f32, dims: AttnDims, gqkv: Rows, scratch: &mut [f32]) => backward_window);
 
-/// Backward: returns `∂L/∂qkv` (`[windows, N, 3C]`) and `∂L/∂bias` (`[heads, N, N]`, summed
-/// over windows in window order). `probs` (the forward's softmax) is overwritten.
+/// Backward: returns `∂L/∂qkv` (`[rows, 3C]`) and `∂L/∂bias` (`[heads, N, N]`, summed over
+/// windows in window order). `probs` (the forward's softmax) is overwritten.
 pub fn attention_backward(
     qkv: &[f32],
+    index: &[u32],
     probs: &mut [f32],
     gout: &[f32],
     scale: f32,
@@ -262,20 +324,19 @@ pub fn attention_backward(
 ) -> (Vec<f32>, Vec<f32>) {
     let (n, nh, c) = (dims.tokens, dims.heads, dims.c());
     let pp = nh * n * n;
-    assert_eq!(qkv.len(), dims.windows * n * 3 * c);
+    let rows = dims.windows * n;
+    assert_eq!(qkv.len(), rows * 3 * c);
+    assert_eq!(index.len(), rows);
     assert_eq!(probs.len(), dims.windows * pp);
-    assert_eq!(gout.len(), dims.windows * n * c);
+    assert_eq!(gout.len(), rows * c);
     let mut gqkv = vec![0.0f32; qkv.len()];
-    let scratch_len = (dims.head_dim + 1) * dims.padded();
-    gqkv.par_chunks_mut(n * 3 * c)
-        .zip(probs.par_chunks_mut(pp))
-        .enumerate()
-        .for_each(|(w, (gw, p))| {
-            let mut scratch = vec![0.0f32; scratch_len];
-            let win = &qkv[w * n * 3 * c..(w + 1) * n * 3 * c];
-            let go = &gout[w * n * c..(w + 1) * n * c];
-            backward_seq(win, p, go, scale, dims, gw, &mut scratch);
-        });
+    let scratch_len = (dims.head_dim + 1) * dims.padded() + n * 3 * c;
+    let g_rows = Rows(gqkv.as_mut_ptr());
+    probs.par_chunks_mut(pp).enumerate().for_each(|(w, p)| {
+        let mut scratch = vec![0.0f32; scratch_len];
+        let r = &index[w * n..(w + 1) * n];
+        backward_seq(qkv, r, p, gout, scale, dims, g_rows, &mut scratch);
+    });
     // bias gradient: Σ over windows of dS, in window order for every element
     let probs = &*probs;
     let mut gbias = vec![0.0f32; pp];

@@ -19,6 +19,8 @@ use burn::tensor::{DType, Shape, TensorData};
 
 use attention::{attention_backward, attention_forward, AttnDims};
 
+pub use crate::WindowIndex;
+
 /// Fused kernels of this crate as a burn backend extension.
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedKernels: Backend {
@@ -37,6 +39,7 @@ pub trait FusedKernels: Backend {
     fn mtlora_window_attention(
         qkv: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        index: WindowIndex,
         heads: usize,
         scale: f32,
     ) -> FloatTensor<Self>;
@@ -45,6 +48,7 @@ pub trait FusedKernels: Backend {
         qkv: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         mask: FloatTensor<Self>,
+        index: WindowIndex,
         heads: usize,
         scale: f32,
     ) -> FloatTensor<Self>;
@@ -100,15 +104,22 @@ fn ln_fwd(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, eps: f32) -> (FlexTens
     (tensor(y, shape(x)), stats)
 }
 
-fn attn_dims(qkv: &FlexTensor, heads: usize) -> AttnDims {
-    let [windows, tokens, c3] = shape(qkv).dims::<3>();
+fn attn_dims(qkv: &FlexTensor, index: &WindowIndex, heads: usize) -> AttnDims {
+    let sh = shape(qkv);
+    let c3 = *sh.as_slice().last().expect("qkv rank ≥ 1");
+    let rows = sh.num_elements() / c3;
     assert!(
         c3 % (3 * heads) == 0,
         "window_attention: {c3} qkv channels for {heads} heads"
     );
+    assert_eq!(
+        index.rows.len(),
+        rows,
+        "window_attention: index for another token count"
+    );
     AttnDims {
-        windows,
-        tokens,
+        windows: rows / index.tokens,
+        tokens: index.tokens,
         heads,
         head_dim: c3 / 3 / heads,
     }
@@ -118,11 +129,12 @@ fn attn_fwd(
     qkv: &FlexTensor,
     bias: &FlexTensor,
     mask: Option<&FlexTensor>,
+    index: &WindowIndex,
     heads: usize,
     scale: f32,
     keep_probs: bool,
 ) -> (FlexTensor, Vec<f32>) {
-    let dims = attn_dims(qkv, heads);
+    let dims = attn_dims(qkv, index, heads);
     let n = dims.tokens;
     let mut out = vec![0.0f32; dims.windows * n * heads * dims.head_dim];
     let mut probs = if keep_probs {
@@ -132,6 +144,7 @@ fn attn_fwd(
     };
     attention_forward(
         data(qkv),
+        &index.rows,
         data(bias),
         mask.map(data).unwrap_or(&[]),
         scale,
@@ -139,7 +152,9 @@ fn attn_fwd(
         &mut out,
         &mut probs,
     );
-    let out_shape = Shape::new([dims.windows, n, heads * dims.head_dim]);
+    let mut out_shape = shape(qkv);
+    let last = out_shape.num_dims() - 1;
+    out_shape[last] = heads * dims.head_dim;
     (tensor(out, out_shape), probs)
 }
 
@@ -165,23 +180,27 @@ impl FusedKernels for Flex {
     fn mtlora_window_attention(
         qkv: FlexTensor,
         bias: FlexTensor,
+        index: WindowIndex,
         heads: usize,
         scale: f32,
     ) -> FlexTensor {
-        attn_fwd(&dense(qkv), &dense(bias), None, heads, scale, false).0
+        attn_fwd(&dense(qkv), &dense(bias), None, &index, heads, scale, false).0
     }
 
     fn mtlora_window_attention_masked(
         qkv: FlexTensor,
         bias: FlexTensor,
         mask: FlexTensor,
+        index: WindowIndex,
         heads: usize,
         scale: f32,
     ) -> FlexTensor {
+        let m = dense(mask);
         attn_fwd(
             &dense(qkv),
             &dense(bias),
-            Some(&dense(mask)),
+            Some(&m),
+            &index,
             heads,
             scale,
             false,
@@ -255,17 +274,18 @@ impl Backward<Flex, 3> for LayerNormBackward {
 struct AttentionBackward;
 
 impl Backward<Flex, 2> for AttentionBackward {
-    /// qkv, softmax probabilities, heads, scale.
-    type State = (FlexTensor, FlexTensor, usize, f32);
+    /// qkv, softmax probabilities, token index, heads, scale.
+    type State = (FlexTensor, FlexTensor, WindowIndex, usize, f32);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [pq, pb] = ops.parents;
         let g = grads.consume::<Flex>(&ops.node);
-        let (qkv, probs, heads, scale) = ops.state;
-        let dims = attn_dims(&qkv, heads);
+        let (qkv, probs, index, heads, scale) = ops.state;
+        let dims = attn_dims(&qkv, &index, heads);
         let g = dense(g);
         let (mut p, _) = owned(probs);
-        let (gqkv, gbias) = attention_backward(data(&qkv), &mut p, data(&g), scale, dims);
+        let (gqkv, gbias) =
+            attention_backward(data(&qkv), &index.rows, &mut p, data(&g), scale, dims);
         if let Some(node) = pq {
             grads.register::<Flex>(node.id, tensor(gqkv, shape(&qkv)));
         }
@@ -280,6 +300,7 @@ fn attention_autodiff<C: CheckpointStrategy>(
     qkv: FloatTensor<Autodiff<Flex, C>>,
     bias: FloatTensor<Autodiff<Flex, C>>,
     mask: Option<FlexTensor>,
+    index: WindowIndex,
     heads: usize,
     scale: f32,
 ) -> FloatTensor<Autodiff<Flex, C>> {
@@ -292,15 +313,15 @@ fn attention_autodiff<C: CheckpointStrategy>(
         OpsKind::Tracked(prep) => {
             let q = dense(qkv.primitive().clone());
             let b = dense(bias.primitive().clone());
-            let (out, probs) = attn_fwd(&q, &b, mask.as_ref(), heads, scale, true);
-            let n = q.layout().shape()[1];
-            let p = tensor(probs, Shape::new([shape(&q)[0], heads, n, n]));
-            prep.finish((q, p, heads, scale), out)
+            let (out, probs) = attn_fwd(&q, &b, mask.as_ref(), &index, heads, scale, true);
+            let n = index.tokens;
+            let p = tensor(probs, Shape::new([index.rows.len() / n, heads, n, n]));
+            prep.finish((q, p, index, heads, scale), out)
         }
         OpsKind::UnTracked(prep) => {
             let q = dense(qkv.into_primitive());
             let b = dense(bias.into_primitive());
-            prep.finish(attn_fwd(&q, &b, mask.as_ref(), heads, scale, false).0)
+            prep.finish(attn_fwd(&q, &b, mask.as_ref(), &index, heads, scale, false).0)
         }
     }
 }
@@ -369,20 +390,22 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
     fn mtlora_window_attention(
         qkv: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        index: WindowIndex,
         heads: usize,
         scale: f32,
     ) -> FloatTensor<Self> {
-        attention_autodiff::<C>(qkv, bias, None, heads, scale)
+        attention_autodiff::<C>(qkv, bias, None, index, heads, scale)
     }
 
     fn mtlora_window_attention_masked(
         qkv: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         mask: FloatTensor<Self>,
+        index: WindowIndex,
         heads: usize,
         scale: f32,
     ) -> FloatTensor<Self> {
         // the mask is a constant: its values, never its gradient
-        attention_autodiff::<C>(qkv, bias, Some(mask.into_primitive()), heads, scale)
+        attention_autodiff::<C>(qkv, bias, Some(mask.into_primitive()), index, heads, scale)
     }
 }
