@@ -11,6 +11,31 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     burn::tensor::activation::gelu(x)
 }
 
+/// `x·wᵀ + b` as reshape + matmul + add (w: `[out, in]`).
+pub fn linear<const D: usize>(x: Tensor<D>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<D> {
+    let dims = x.dims();
+    let [d_out, d_in] = w.dims();
+    let rows: usize = dims[..D - 1].iter().product();
+    let y = x.reshape([rows, d_in]).matmul(w.transpose());
+    let y = match b {
+        Some(b) => y + b.unsqueeze::<2>(),
+        None => y,
+    };
+    let mut out = dims;
+    out[D - 1] = d_out;
+    y.reshape(out)
+}
+
+/// `base + z·(scale·b)ᵀ` (the scale on the small matrix).
+pub fn add_low_rank<const D: usize>(
+    base: Tensor<D>,
+    z: Tensor<D>,
+    b: Tensor<2>,
+    scale: f64,
+) -> Tensor<D> {
+    base + linear(z, b.mul_scalar(scale), None)
+}
+
 /// Inverted dropout with a Bernoulli(`keep`) tensor from the device RNG (burn-nn `Dropout`).
 pub fn dropout<const D: usize>(x: Tensor<D>, keep: f64) -> Tensor<D> {
     let mask = Tensor::<D>::random(

@@ -16,7 +16,13 @@ pub mod generic;
 use burn::tensor::{DType, Device, Tensor};
 
 /// The fused kernels, by name (`MTLORA_KERNELS` values).
-pub const KERNELS: [&str; 4] = ["gelu", "layer_norm", "window_attention", "dropout"];
+pub const KERNELS: [&str; 5] = [
+    "gelu",
+    "layer_norm",
+    "window_attention",
+    "dropout",
+    "linear",
+];
 
 /// Whether calls on `device` with tensors of `dtype` use the fused flex kernels.
 ///
@@ -73,6 +79,82 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         ));
     }
     generic::gelu(x)
+}
+
+/// `x·wᵀ + b` for any rank, with `w: [out, in]` (PyTorch layout).
+///
+/// Fused on flex: the bias is written once and the product accumulated onto it by `gemm`
+/// (no zero-filled product, no add pass); the backward saves `x` only when `w` needs a
+/// gradient and `w` only when `x` does.
+///
+/// # Shapes
+/// - `x`: `[..., in]`, `w`: `[out, in]`, `b`: `[out]` → `[..., out]`
+pub fn linear<const D: usize>(x: Tensor<D>, w: Tensor<2>, b: Option<Tensor<1>>) -> Tensor<D> {
+    let [d_out, d_in] = w.dims();
+    assert_eq!(
+        x.dims()[D - 1],
+        d_in,
+        "linear: input has {} features, weight expects {d_in}",
+        x.dims()[D - 1]
+    );
+    if let Some(b) = &b {
+        assert_eq!(
+            b.dims(),
+            [d_out],
+            "linear: bias of {:?} for {d_out} outputs",
+            b.dims()
+        );
+    }
+    #[cfg(feature = "flex")]
+    if fused_kernel_on("linear", &x.device(), x.dtype()) {
+        use burn::backend::Dispatch;
+        use flex::FusedKernels;
+        let out = match b {
+            Some(b) => <Dispatch as FusedKernels>::mtlora_linear_bias(
+                x.into_dispatch(),
+                w.into_dispatch(),
+                b.into_dispatch(),
+            ),
+            None => <Dispatch as FusedKernels>::mtlora_linear(x.into_dispatch(), w.into_dispatch()),
+        };
+        return Tensor::from_dispatch(out);
+    }
+    generic::linear(x, w, b)
+}
+
+/// `base + scale·z·bᵀ`: a LoRA up-projection added to the frozen output, with `b: [out, r]`.
+///
+/// Fused on flex: `base` is copied once (reused if not shared) and the product accumulated
+/// onto it by `gemm`.
+///
+/// # Shapes
+/// - `base`: `[..., out]`, `z`: `[..., r]`, `b`: `[out, r]` → `[..., out]`
+pub fn add_low_rank<const D: usize>(
+    base: Tensor<D>,
+    z: Tensor<D>,
+    b: Tensor<2>,
+    scale: f64,
+) -> Tensor<D> {
+    let [d_out, r] = b.dims();
+    let (bd, zd) = (base.dims(), z.dims());
+    assert!(
+        bd[D - 1] == d_out && zd[D - 1] == r && bd[..D - 1] == zd[..D - 1],
+        "add_low_rank: base {bd:?}, z {zd:?}, b {:?}",
+        [d_out, r]
+    );
+    #[cfg(feature = "flex")]
+    if fused_kernel_on("linear", &base.device(), base.dtype()) {
+        use flex::FusedKernels;
+        return Tensor::from_dispatch(
+            <burn::backend::Dispatch as FusedKernels>::mtlora_add_low_rank(
+                base.into_dispatch(),
+                z.into_dispatch(),
+                b.into_dispatch(),
+                scale as f32,
+            ),
+        );
+    }
+    generic::add_low_rank(base, z, b, scale)
 }
 
 /// Inverted dropout as burn-nn's `Dropout` applies it: identity unless the tensor is on an

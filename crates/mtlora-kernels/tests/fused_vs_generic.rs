@@ -289,3 +289,90 @@ fn window_attention_small_clamped_windows() {
         );
     }
 }
+
+#[test]
+fn linear_forward_and_grads() {
+    // frozen base (x grad only), trainable weight and bias, and a LoRA-A shape (no bias)
+    let dev = device().autodiff();
+    for (m, k, n, w_grad, bias) in [
+        (3136usize, 96usize, 384usize, false, true),
+        (196, 768, 96, true, true),
+        (500, 96, 64, true, false),
+        (7, 5, 3, true, true),
+    ] {
+        let x = rand([2, m, k], 1.0, &dev).require_grad();
+        let mut w = rand([n, k], 0.1, &dev);
+        if w_grad {
+            w = w.require_grad();
+        }
+        let b = bias.then(|| rand([n], 0.1, &dev).require_grad());
+        let r = rand([2, m, n], 1.0, &dev);
+        let y = mtlora_kernels::linear(x.clone(), w.clone(), b.clone());
+        let y_ref = generic::linear(x.clone(), w.clone(), b.clone());
+        let tag = format!("linear {m}x{k}→{n}");
+        assert_close(
+            y.clone().inner(),
+            y_ref.clone().inner(),
+            &format!("{tag} forward"),
+        );
+        let g = (y * r.clone()).sum().backward();
+        let gr = (y_ref * r).sum().backward();
+        assert_close(
+            x.grad(&g).unwrap(),
+            x.grad(&gr).unwrap(),
+            &format!("{tag} dx"),
+        );
+        if w_grad {
+            assert_close(
+                w.grad(&g).unwrap(),
+                w.grad(&gr).unwrap(),
+                &format!("{tag} dw"),
+            );
+        } else {
+            assert!(w.grad(&g).is_none(), "{tag}: frozen weight got a gradient");
+        }
+        if let Some(b) = &b {
+            assert_close(
+                b.grad(&g).unwrap(),
+                b.grad(&gr).unwrap(),
+                &format!("{tag} db"),
+            );
+        }
+    }
+}
+
+#[test]
+fn add_low_rank_forward_and_grads() {
+    let dev = device().autodiff();
+    for (m, n, rank) in [(3136usize, 384usize, 64usize), (784, 192, 4), (9, 5, 1)] {
+        let base = rand([2, m, n], 1.0, &dev).require_grad();
+        let z = rand([2, m, rank], 1.0, &dev).require_grad();
+        let b = rand([n, rank], 0.1, &dev).require_grad();
+        let r = rand([2, m, n], 1.0, &dev);
+        let y = mtlora_kernels::add_low_rank(base.clone(), z.clone(), b.clone(), 4.0);
+        let y_ref = generic::add_low_rank(base.clone(), z.clone(), b.clone(), 4.0);
+        let tag = format!("add_low_rank {m}x{rank}→{n}");
+        assert_close(
+            y.clone().inner(),
+            y_ref.clone().inner(),
+            &format!("{tag} forward"),
+        );
+        let g = (y * r.clone()).sum().backward();
+        let gr = (y_ref * r).sum().backward();
+        assert_close(
+            base.grad(&g).unwrap(),
+            base.grad(&gr).unwrap(),
+            &format!("{tag} dbase"),
+        );
+        assert_close(
+            z.grad(&g).unwrap(),
+            z.grad(&gr).unwrap(),
+            &format!("{tag} dz"),
+        );
+        assert_close(
+            b.grad(&g).unwrap(),
+            b.grad(&gr).unwrap(),
+            &format!("{tag} db"),
+        );
+    }
+}

@@ -72,22 +72,5 @@ pub fn linear_forward<const D: usize>(
     w: Tensor<2>,
     b: Option<Tensor<1>>,
 ) -> Tensor<D> {
-    let dims = x.dims();
-    let [d_out, d_in] = w.dims();
-    assert_eq!(
-        dims[D - 1],
-        d_in,
-        "linear: input has {} features, weight expects {}",
-        dims[D - 1],
-        d_in
-    );
-    let rows: usize = dims[..D - 1].iter().product();
-    let y = x.reshape([rows, d_in]).matmul(w.transpose());
-    let y = match b {
-        Some(b) => y + b.unsqueeze::<2>(),
-        None => y,
-    };
-    let mut out = dims;
-    out[D - 1] = d_out;
-    y.reshape(out)
+    mtlora_kernels::linear(x, w, b)
 }

@@ -161,6 +161,17 @@ fn low_rank<const D: usize>(u: Tensor<D>, a: Tensor<2>, b: Tensor<2>, scale: f64
     linear_forward(linear_forward(u, a, None), b.mul_scalar(scale), None)
 }
 
+/// `base + s·(u·Aᵀ)·Bᵀ`, accumulated onto `base` in one pass where fused.
+fn add_low_rank<const D: usize>(
+    base: Tensor<D>,
+    u: Tensor<D>,
+    a: Tensor<2>,
+    b: Tensor<2>,
+    scale: f64,
+) -> Tensor<D> {
+    mtlora_kernels::add_low_rank(base, linear_forward(u, a, None), b, scale)
+}
+
 impl MtLoraLinear {
     /// LoRA dropout with burn-nn `Dropout`'s rules (training flag, autodiff device, `p > 0`),
     /// through the fused kernel on the CPU backend (mask recomputed in the backward).
@@ -214,10 +225,23 @@ impl MtLoraLinear {
         let needs_dropped =
             self.has_shared_branch() || (self.num_tasks > 0 && task_inputs.is_none());
         let dropped = needs_dropped.then(|| self.dropout(x));
-        let shared_term = dropped.clone().and_then(|d| self.shared_term(d));
-        let shared = match &shared_term {
-            Some(t) => base.clone() + t.clone(),
-            None => base.clone(),
+        // the shared term alone is needed only when task outputs add it (Matrixv2)
+        let v2 = self.shared_mode == SharedMode::Matrixv2 && self.num_tasks > 0;
+        let shared_term = if v2 {
+            dropped.clone().and_then(|d| self.shared_term(d))
+        } else {
+            None
+        };
+        let shared = match (&shared_term, &self.lora_shared_A, &self.lora_shared_B) {
+            (Some(t), _, _) => base.clone() + t.clone(),
+            (None, Some(a), Some(b)) if !self.merged => add_low_rank(
+                base.clone(),
+                dropped.clone().expect("dropped input computed"),
+                a.val(),
+                b.val(),
+                self.shared_scale,
+            ),
+            _ => base.clone(),
         };
         let mut tasks = Vec::with_capacity(self.num_tasks);
         let mut task_inputs = task_inputs.map(|v| v.into_iter());
@@ -226,17 +250,15 @@ impl MtLoraLinear {
                 Some(it) => it.next().expect("checked length"),
                 None => dropped.clone().expect("dropped input computed"),
             };
-            let mut out = base.clone()
-                + low_rank(
-                    u,
-                    self.lora_tasks_A[t].val(),
-                    self.lora_tasks_B[t].val(),
-                    self.task_scales[t],
-                );
-            if self.shared_mode == SharedMode::Matrixv2 {
-                if let Some(s) = &shared_term {
-                    out = out + s.clone();
-                }
+            let mut out = add_low_rank(
+                base.clone(),
+                u,
+                self.lora_tasks_A[t].val(),
+                self.lora_tasks_B[t].val(),
+                self.task_scales[t],
+            );
+            if let Some(s) = &shared_term {
+                out = out + s.clone();
             }
             tasks.push(out);
         }

@@ -5,13 +5,14 @@ pub mod attention;
 pub mod dropout;
 pub mod gelu;
 pub mod layer_norm;
+pub mod linear;
 pub(crate) mod math;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, Flex};
@@ -32,6 +33,21 @@ pub trait FusedKernels: Backend {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         eps: f32,
+    ) -> FloatTensor<Self>;
+    /// `x·wᵀ` with `w: [out, in]`.
+    fn mtlora_linear(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `x·wᵀ + b`.
+    fn mtlora_linear_bias(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+    /// `base + scale·z·bᵀ` with `b: [out, r]`.
+    fn mtlora_add_low_rank(
+        base: FloatTensor<Self>,
+        z: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        scale: f32,
     ) -> FloatTensor<Self>;
     /// Inverted dropout with the mask of [`dropout::dropout_apply`] for `seed`.
     fn mtlora_dropout(x: FloatTensor<Self>, keep: f64, seed: u64) -> FloatTensor<Self>;
@@ -76,11 +92,27 @@ fn tensor(v: Vec<f32>, shape: Shape) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(v, shape))
 }
 
-/// Mutable storage of a tensor we own, copied first only if shared.
+/// Mutable storage of a tensor we own, copied first (in parallel) only if shared.
 fn owned(t: FlexTensor) -> (Vec<f32>, Shape) {
+    use rayon::prelude::*;
     let t = dense(t);
     let s = shape(&t);
-    let v = t.into_data().try_into_vec::<f32>().expect("f32 data");
+    if t.is_unique() {
+        let v = t.into_data().try_into_vec::<f32>().expect("f32 data");
+        return (v, s);
+    }
+    let src = data(&t);
+    let mut v = Vec::<f32>::with_capacity(src.len());
+    v.spare_capacity_mut()
+        .par_chunks_mut(1 << 16)
+        .zip(src.par_chunks(1 << 16))
+        .for_each(|(d, s)| {
+            for (d, &x) in d.iter_mut().zip(s) {
+                d.write(x);
+            }
+        });
+    // SAFETY: every element was written above
+    unsafe { v.set_len(src.len()) };
     (v, s)
 }
 
@@ -158,6 +190,50 @@ fn attn_fwd(
     (tensor(out, out_shape), probs)
 }
 
+/// `(rows, last)` of a tensor seen as a row-major matrix over its last axis.
+fn matrix(t: &FlexTensor) -> (usize, usize) {
+    let sh = shape(t);
+    let last = *sh.as_slice().last().expect("rank ≥ 1");
+    (sh.num_elements() / last.max(1), last)
+}
+
+fn with_last(t: &FlexTensor, last: usize) -> Shape {
+    let mut sh = shape(t);
+    let d = sh.num_dims() - 1;
+    sh[d] = last;
+    sh
+}
+
+fn linear_fwd(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>) -> FlexTensor {
+    let (m, k) = matrix(x);
+    let (n, kw) = matrix(w);
+    assert_eq!(k, kw, "linear: input has {k} features, weight expects {kw}");
+    let out = linear::linear_forward(data(x), data(w), b.map(data), m, n, k);
+    tensor(out, with_last(x, n))
+}
+
+fn add_low_rank_fwd(base: FlexTensor, z: &FlexTensor, b: &FlexTensor, scale: f32) -> FlexTensor {
+    let (m, r) = matrix(z);
+    let (n, rb) = matrix(b);
+    assert_eq!(r, rb, "add_low_rank: rank {r} vs {rb}");
+    let (out_shape, mut out) = {
+        let sh = shape(&base);
+        (sh, owned(base).0)
+    };
+    assert_eq!(out.len(), m * n, "add_low_rank: base shape");
+    linear::matmul_into(
+        m,
+        n,
+        r,
+        &mut out,
+        true,
+        linear::View::rows(data(z), r),
+        linear::View::transposed(data(b), r),
+        scale,
+    );
+    tensor(out, out_shape)
+}
+
 fn dropout_fwd(x: &FlexTensor, keep: f64, seed: u64) -> FlexTensor {
     let mut y = vec![0.0f32; x.layout().num_elements()];
     dropout::dropout_apply(seed, keep, data(x), &mut y);
@@ -165,6 +241,23 @@ fn dropout_fwd(x: &FlexTensor, keep: f64, seed: u64) -> FlexTensor {
 }
 
 impl FusedKernels for Flex {
+    fn mtlora_linear(x: FlexTensor, w: FlexTensor) -> FlexTensor {
+        linear_fwd(&dense(x), &dense(w), None)
+    }
+
+    fn mtlora_linear_bias(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> FlexTensor {
+        linear_fwd(&dense(x), &dense(w), Some(&dense(b)))
+    }
+
+    fn mtlora_add_low_rank(
+        base: FlexTensor,
+        z: FlexTensor,
+        b: FlexTensor,
+        scale: f32,
+    ) -> FlexTensor {
+        add_low_rank_fwd(base, &dense(z), &dense(b), scale)
+    }
+
     fn mtlora_dropout(x: FlexTensor, keep: f64, seed: u64) -> FlexTensor {
         dropout_fwd(&dense(x), keep, seed)
     }
@@ -222,6 +315,126 @@ impl Backward<Flex, 1> for GeluBackward {
             let (mut g, s) = owned(g);
             gelu::gelu_backward(data(&ops.state), &mut g);
             grads.register::<Flex>(node.id, tensor(g, s));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LinearBackward;
+
+/// x (only when the weight needs a gradient), w (only when x does).
+type LinearState = (Option<FlexTensor>, Option<FlexTensor>);
+
+fn linear_grads(
+    grads: &mut Gradients,
+    ids: [Option<NodeId>; 3],
+    g: FlexTensor,
+    state: LinearState,
+) {
+    let [px, pw, pb] = ids;
+    let g = dense(g);
+    let (m, n) = matrix(&g);
+    let (x, w) = state;
+    if let Some(id) = px {
+        let w = w.expect("weight saved for dx");
+        let (_, k) = matrix(&w);
+        let mut dx = vec![0.0f32; m * k];
+        let (gv, wv) = (
+            linear::View::rows(data(&g), n),
+            linear::View::rows(data(&w), k),
+        );
+        linear::matmul_into(m, k, n, &mut dx, false, gv, wv, 1.0);
+        grads.register::<Flex>(id, tensor(dx, with_last(&g, k)));
+    }
+    if let Some(id) = pw {
+        let x = x.expect("input saved for dw");
+        let (_, k) = matrix(&x);
+        let mut dw = vec![0.0f32; n * k];
+        let (gv, xv) = (
+            linear::View::transposed(data(&g), n),
+            linear::View::rows(data(&x), k),
+        );
+        linear::matmul_into(n, k, m, &mut dw, false, gv, xv, 1.0);
+        grads.register::<Flex>(id, tensor(dw, Shape::new([n, k])));
+    }
+    if let Some(id) = pb {
+        let db = linear::column_sums(data(&g), n);
+        grads.register::<Flex>(id, tensor(db, Shape::new([n])));
+    }
+}
+
+impl Backward<Flex, 2> for LinearBackward {
+    type State = LinearState;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [px, pw] = ops.parents;
+        let g = grads.consume::<Flex>(&ops.node);
+        linear_grads(
+            grads,
+            [px.map(|n| n.id), pw.map(|n| n.id), None],
+            g,
+            ops.state,
+        );
+    }
+}
+
+impl Backward<Flex, 3> for LinearBackward {
+    type State = LinearState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [px, pw, pb] = ops.parents;
+        let g = grads.consume::<Flex>(&ops.node);
+        let ids = [px.map(|n| n.id), pw.map(|n| n.id), pb.map(|n| n.id)];
+        linear_grads(grads, ids, g, ops.state);
+    }
+}
+
+#[derive(Debug)]
+struct AddLowRankBackward;
+
+impl Backward<Flex, 3> for AddLowRankBackward {
+    /// z (only when b needs a gradient), b (only when z does), scale.
+    type State = (Option<FlexTensor>, Option<FlexTensor>, f32);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [pbase, pz, pb] = ops.parents;
+        let g = dense(grads.consume::<Flex>(&ops.node));
+        let (m, n) = matrix(&g);
+        let (z, b, scale) = ops.state;
+        if let Some(node) = pz {
+            let b = b.expect("b saved for dz");
+            let (_, r) = matrix(&b);
+            let mut dz = vec![0.0f32; m * r];
+            linear::matmul_into(
+                m,
+                r,
+                n,
+                &mut dz,
+                false,
+                linear::View::rows(data(&g), n),
+                linear::View::rows(data(&b), r),
+                scale,
+            );
+            grads.register::<Flex>(node.id, tensor(dz, with_last(&g, r)));
+        }
+        if let Some(node) = pb {
+            let z = z.expect("z saved for db");
+            let (_, r) = matrix(&z);
+            let mut db = vec![0.0f32; n * r];
+            linear::matmul_into(
+                n,
+                r,
+                m,
+                &mut db,
+                false,
+                linear::View::transposed(data(&g), n),
+                linear::View::rows(data(&z), r),
+                scale,
+            );
+            grads.register::<Flex>(node.id, tensor(db, Shape::new([n, r])));
+        }
+        if let Some(node) = pbase {
+            grads.register::<Flex>(node.id, g);
         }
     }
 }
@@ -326,7 +539,81 @@ fn attention_autodiff<C: CheckpointStrategy>(
     }
 }
 
+fn linear_autodiff<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    w: FloatTensor<Autodiff<Flex, C>>,
+    b: Option<FloatTensor<Autodiff<Flex, C>>>,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let (xt, wt) = (x.is_tracked(), w.is_tracked());
+    let xp = dense(x.primitive().clone());
+    let wp = dense(w.primitive().clone());
+    let state = || (wt.then(|| xp.clone()), xt.then(|| wp.clone()));
+    match b {
+        Some(b) => {
+            let bp = dense(b.primitive().clone());
+            match LinearBackward
+                .prepare::<C>([x.node(), w.node(), b.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state(), linear_fwd(&xp, &wp, Some(&bp))),
+                OpsKind::UnTracked(prep) => prep.finish(linear_fwd(&xp, &wp, Some(&bp))),
+            }
+        }
+        None => match LinearBackward
+            .prepare::<C>([x.node(), w.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state(), linear_fwd(&xp, &wp, None)),
+            OpsKind::UnTracked(prep) => prep.finish(linear_fwd(&xp, &wp, None)),
+        },
+    }
+}
+
 impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
+    fn mtlora_linear(x: FloatTensor<Self>, w: FloatTensor<Self>) -> FloatTensor<Self> {
+        linear_autodiff::<C>(x, w, None)
+    }
+
+    fn mtlora_linear_bias(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        linear_autodiff::<C>(x, w, Some(b))
+    }
+
+    fn mtlora_add_low_rank(
+        base: FloatTensor<Self>,
+        z: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        scale: f32,
+    ) -> FloatTensor<Self> {
+        let (zt, bt) = (z.is_tracked(), b.is_tracked());
+        match AddLowRankBackward
+            .prepare::<C>([base.node(), z.node(), b.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let zp = dense(z.primitive().clone());
+                let bp = dense(b.primitive().clone());
+                let out = add_low_rank_fwd(base.into_primitive(), &zp, &bp, scale);
+                prep.finish((bt.then_some(zp), zt.then_some(bp), scale), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                let out = add_low_rank_fwd(
+                    base.into_primitive(),
+                    &dense(z.into_primitive()),
+                    &dense(b.into_primitive()),
+                    scale,
+                );
+                prep.finish(out)
+            }
+        }
+    }
+
     fn mtlora_dropout(x: FloatTensor<Self>, keep: f64, seed: u64) -> FloatTensor<Self> {
         match DropoutBackward
             .prepare::<C>([x.node()])
