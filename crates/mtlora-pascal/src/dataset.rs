@@ -268,4 +268,42 @@ impl<'a> PascalLoader<'a> {
             Ok(PascalBatcher.batch(items, device))
         })
     }
+
+    /// The batches of `epoch` (same order and contents as [`Self::epoch`]), decoded one batch
+    /// ahead on a background thread while `f` computes on the previous one. `f` returns
+    /// `Ok(true)` to go on, `Ok(false)` to stop early; its first error stops the epoch and is
+    /// returned.
+    pub fn epoch_prefetched<E>(
+        &self,
+        epoch: u64,
+        device: &Device,
+        mut f: impl FnMut(Result<MultiTaskBatch>) -> std::result::Result<bool, E>,
+    ) -> std::result::Result<(), E> {
+        self.dataset.set_epoch(epoch);
+        let order = epoch_batches(
+            self.dataset.len(),
+            self.batch_size,
+            self.shuffle_seed.map(|s| (s, epoch)),
+            self.drop_last,
+        );
+        let (ds, workers) = (self.dataset, self.workers);
+        std::thread::scope(|s| {
+            // one decoded batch waiting + one being decoded
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Processed>>>(1);
+            s.spawn(move || {
+                for idx in order {
+                    if tx.send(load_batch(ds, &idx, workers)).is_err() {
+                        break; // the consumer stopped
+                    }
+                }
+            });
+            for items in rx {
+                let batch = items.map(|items| PascalBatcher.batch(items, device));
+                if !f(batch)? {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
 }

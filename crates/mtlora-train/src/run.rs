@@ -407,9 +407,9 @@ pub fn train(
         obs.epoch_start(epoch, t.epochs, steps);
         let mut micro = vec![];
         let mut done = 0;
-        for b in train_loader.epoch(epoch as u64, &ad) {
+        train_loader.epoch_prefetched(epoch as u64, &ad, |b| -> Result<bool, TrainError> {
             if done == steps {
-                break;
+                return Ok(false);
             }
             micro.push(to_batch(b?, &tasks)?);
             if micro.len() == per_step {
@@ -431,7 +431,8 @@ pub fn train(
                 }
                 obs.iteration(&rec);
             }
-        }
+            Ok(true)
+        })?;
         obs.epoch_end(epoch);
         state.epochs_done = epoch + 1;
         state.iteration = trainer.iteration;
