@@ -376,3 +376,18 @@ fn add_low_rank_forward_and_grads() {
         );
     }
 }
+
+#[test]
+#[should_panic(expected = "not a permutation")]
+fn window_index_must_be_a_permutation() {
+    let dev = device();
+    let mut rows: Vec<u32> = (0..8).collect();
+    rows[3] = 2; // row 2 twice, row 3 never: parallel writes would race
+    let index = WindowIndex {
+        rows: std::sync::Arc::new(rows),
+        tokens: 4,
+    };
+    let qkv = rand([1, 8, 6], 1.0, &dev);
+    let bias = rand([1, 4, 4], 1.0, &dev);
+    let _ = mtlora_kernels::window_attention_indexed(qkv, bias, None, &index, 1, 1.0);
+}
