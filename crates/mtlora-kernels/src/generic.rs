@@ -104,12 +104,17 @@ pub fn window_attention_indexed(
     scale: f64,
 ) -> Tensor<3> {
     let [b, l, c3] = qkv.dims();
-    let (rows, n) = (b * l, index.tokens);
+    let (rows, n) = (b * l, index.tokens());
+    if index.is_identity() {
+        // already window-major: no gather or scatter
+        return window_attention(qkv.reshape([rows / n, n, c3]), bias, mask, heads, scale)
+            .reshape([b, l, c3 / 3]);
+    }
     let device = qkv.device();
     let ids = |v: Vec<i64>| Tensor::<1, Int>::from_data(TensorData::new(v, [rows]), &device);
-    let gather: Vec<i64> = index.rows.iter().map(|&r| r as i64).collect();
+    let gather: Vec<i64> = index.rows().iter().map(|&r| r as i64).collect();
     let mut inverse = vec![0i64; rows];
-    for (k, &r) in index.rows.iter().enumerate() {
+    for (k, &r) in index.rows().iter().enumerate() {
         inverse[r as usize] = k as i64;
     }
     let windows = qkv

@@ -32,7 +32,9 @@ pub fn fused_on(device: &Device, dtype: DType) -> bool {
     fused_kernel_on("", device, dtype)
 }
 
-fn fused_kernel_on(kernel: &str, device: &Device, dtype: DType) -> bool {
+/// Whether the fused kernel named `kernel` (one of [`KERNELS`]; `""` for any) runs for tensors of
+/// `dtype` on `device`, after `MTLORA_KERNELS`.
+pub fn fused_kernel_on(kernel: &str, device: &Device, dtype: DType) -> bool {
     #[cfg(feature = "flex")]
     {
         use burn::backend::DispatchDevice;
@@ -236,13 +238,13 @@ pub fn layer_norm<const D: usize>(
 }
 
 /// Where each window's tokens live in a token tensor: window `w`'s token `i` is row
-/// `rows[w·tokens + i]` (a permutation of the rows).
+/// `rows()[w·tokens + i]`. Always a permutation of the rows (checked where it is built), so the
+/// fused kernel can write the rows from parallel tasks without checking again per call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WindowIndex {
-    /// Row of every (window, token), window-major.
-    pub rows: std::sync::Arc<Vec<u32>>,
-    /// Tokens per window N.
-    pub tokens: usize,
+    rows: std::sync::Arc<Vec<u32>>,
+    tokens: usize,
+    identity: bool,
 }
 
 impl WindowIndex {
@@ -252,7 +254,50 @@ impl WindowIndex {
         Self {
             rows: std::sync::Arc::new((0..n).collect()),
             tokens,
+            identity: true,
         }
+    }
+
+    /// Any window layout: `rows` window-major, `tokens` per window.
+    ///
+    /// # Panics
+    /// If `rows` is not a permutation of `0..rows.len()` or not whole windows.
+    pub fn from_rows(rows: Vec<u32>, tokens: usize) -> Self {
+        assert!(
+            tokens > 0 && rows.len() % tokens == 0,
+            "window_attention: {} rows are not whole windows of {tokens}",
+            rows.len()
+        );
+        let mut seen = vec![false; rows.len()];
+        for &r in &rows {
+            let r = r as usize;
+            assert!(
+                r < rows.len() && !seen[r],
+                "window_attention: index is not a permutation"
+            );
+            seen[r] = true;
+        }
+        let identity = rows.iter().enumerate().all(|(k, &r)| k == r as usize);
+        Self {
+            rows: std::sync::Arc::new(rows),
+            tokens,
+            identity,
+        }
+    }
+
+    /// Row of every (window, token), window-major.
+    pub fn rows(&self) -> &[u32] {
+        &self.rows
+    }
+
+    /// Tokens per window N.
+    pub fn tokens(&self) -> usize {
+        self.tokens
+    }
+
+    /// Whether windows are already contiguous rows (no gather needed).
+    pub fn is_identity(&self) -> bool {
+        self.identity
     }
 
     /// Swin's shifted windows on a `[B, H·W, ·]` token grid: the rows that
@@ -282,7 +327,10 @@ impl WindowIndex {
                 }
             }
         }
+        // a permutation by construction: every grid cell once per batch
         Self {
+            // one window across the width and no shift: windows are already contiguous rows
+            identity: shift == 0 && window == w,
             rows: std::sync::Arc::new(rows),
             tokens: window * window,
         }
@@ -304,7 +352,7 @@ impl WindowIndex {
 /// `i mod nW`.
 ///
 /// # Shapes
-/// - `qkv`: `[B, L, 3C]` with `B·L = index.rows.len()`; `bias`: `[heads, N, N]`;
+/// - `qkv`: `[B, L, 3C]` with `B·L = index.rows().len()`; `bias`: `[heads, N, N]`;
 ///   `mask`: `[nW, N, N]`
 /// - output: `[B, L, C]`
 pub fn window_attention_indexed(
@@ -316,15 +364,15 @@ pub fn window_attention_indexed(
     scale: f64,
 ) -> Tensor<3> {
     let [b, l, c3] = qkv.dims();
-    let n = index.tokens;
+    let n = index.tokens();
     assert!(
         heads > 0 && c3 % (3 * heads) == 0,
         "window_attention: {c3} qkv channels for {heads} heads"
     );
     assert!(
-        n > 0 && index.rows.len() == b * l && (b * l) % n == 0,
+        n > 0 && index.rows().len() == b * l && (b * l) % n == 0,
         "window_attention: index for {} rows, tensor has {}",
-        index.rows.len(),
+        index.rows().len(),
         b * l
     );
     assert_eq!(bias.dims(), [heads, n, n], "window_attention: bias shape");
@@ -341,8 +389,6 @@ pub fn window_attention_indexed(
     if fused_kernel_on("window_attention", &qkv.device(), qkv.dtype()) {
         use burn::backend::Dispatch;
         use flex::FusedKernels;
-        // the kernel writes rows from parallel tasks: a non-permutation would race
-        flex::attention::check_permutation(&index.rows, b * l);
         let out = match mask {
             None => <Dispatch as FusedKernels>::mtlora_window_attention(
                 qkv.into_dispatch(),

@@ -4,12 +4,22 @@
 #![cfg(feature = "flex")]
 
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
-use mtlora_kernels::{fused_on, generic, WindowIndex};
+use mtlora_kernels::{fused_kernel_on, fused_on, generic, WindowIndex};
 
 const TOL: f32 = 1e-5;
 
 fn device() -> Device {
     Device::flex()
+}
+
+/// Fails unless `kernel` really runs fused here (a stray `MTLORA_KERNELS` would otherwise make
+/// these tests compare the generic path with itself).
+fn require(kernel: &str) {
+    assert!(
+        fused_kernel_on(kernel, &device().autodiff(), burn::tensor::DType::F32),
+        "{kernel} is not fused here (MTLORA_KERNELS={:?}): nothing would be compared",
+        std::env::var("MTLORA_KERNELS").ok()
+    );
 }
 
 fn max_rel<const D: usize>(got: Tensor<D>, want: Tensor<D>, what: &str) -> f32 {
@@ -87,6 +97,7 @@ fn routing_picks_fused_on_flex_only_for_f32() {
 
 #[test]
 fn gelu_forward_and_grad() {
+    require("gelu");
     let dev = device().autodiff();
     let x = rand([2, 196, 384], 3.0, &dev).require_grad();
     let r = rand([2, 196, 384], 1.0, &dev);
@@ -102,6 +113,7 @@ fn gelu_forward_and_grad() {
 
 #[test]
 fn gelu_tails_and_specials() {
+    require("gelu");
     let dev = device();
     let v = vec![-30.0f32, -10.0, -5.0, -1e-3, 0.0, 1e-3, 5.0, 10.0, 30.0];
     let x = Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), &dev);
@@ -130,6 +142,7 @@ fn gelu_tails_and_specials() {
 
 #[test]
 fn layer_norm_forward_and_grads() {
+    require("layer_norm");
     let dev = device().autodiff();
     for (rows, c) in [(3136usize, 96usize), (196, 768), (5, 7)] {
         let x = (rand([2, rows, c], 2.0, &dev) + 0.5).require_grad();
@@ -160,6 +173,7 @@ fn layer_norm_forward_and_grads() {
 }
 
 fn attention_case(windows: usize, heads: usize, d: usize, masked: bool) {
+    require("window_attention");
     let dev = device().autodiff();
     let n = 49;
     let qkv = rand([windows, n, 3 * heads * d], 1.0, &dev).require_grad();
@@ -206,7 +220,8 @@ fn window_attention_wide_heads() {
 }
 
 #[test]
-fn window_attention_inference_matches_training_path() {
+fn window_attention_without_autodiff() {
+    require("window_attention");
     let dev = device();
     let (w, h, d, n) = (8, 6, 32, 49);
     let qkv = rand([w, n, 3 * h * d], 1.0, &dev);
@@ -219,6 +234,7 @@ fn window_attention_inference_matches_training_path() {
 
 #[test]
 fn window_attention_on_shifted_grid_rows() {
+    require("window_attention");
     // the TS-block layout: qkv of a [B, H·W] token grid, windows picked by the shifted index,
     // outputs written back to each token's row
     let dev = device().autodiff();
@@ -261,6 +277,7 @@ fn window_attention_on_shifted_grid_rows() {
 
 #[test]
 fn window_attention_small_clamped_windows() {
+    require("window_attention");
     // windows clamped to small grids (N = 4, 16): padded rows in the kernel
     for (win, heads, d) in [(2usize, 2usize, 8usize), (4, 3, 16)] {
         let dev = device().autodiff();
@@ -292,6 +309,7 @@ fn window_attention_small_clamped_windows() {
 
 #[test]
 fn linear_forward_and_grads() {
+    require("linear");
     // frozen base (x grad only), trainable weight and bias, and a LoRA-A shape (no bias)
     let dev = device().autodiff();
     for (m, k, n, w_grad, bias) in [
@@ -343,6 +361,7 @@ fn linear_forward_and_grads() {
 
 #[test]
 fn add_low_rank_forward_and_grads() {
+    require("linear");
     let dev = device().autodiff();
     for (m, n, rank) in [(3136usize, 384usize, 64usize), (784, 192, 4), (9, 5, 1)] {
         let base = rand([2, m, n], 1.0, &dev).require_grad();
@@ -380,14 +399,16 @@ fn add_low_rank_forward_and_grads() {
 #[test]
 #[should_panic(expected = "not a permutation")]
 fn window_index_must_be_a_permutation() {
-    let dev = device();
     let mut rows: Vec<u32> = (0..8).collect();
     rows[3] = 2; // row 2 twice, row 3 never: parallel writes would race
-    let index = WindowIndex {
-        rows: std::sync::Arc::new(rows),
-        tokens: 4,
-    };
-    let qkv = rand([1, 8, 6], 1.0, &dev);
-    let bias = rand([1, 4, 4], 1.0, &dev);
-    let _ = mtlora_kernels::window_attention_indexed(qkv, bias, None, &index, 1, 1.0);
+    let _ = WindowIndex::from_rows(rows, 4);
+}
+
+#[test]
+fn window_index_knows_the_identity() {
+    assert!(WindowIndex::identity(3, 4).is_identity());
+    assert!(WindowIndex::from_rows((0..8).collect(), 4).is_identity());
+    assert!(!WindowIndex::from_rows(vec![1, 0, 2, 3], 2).is_identity());
+    assert!(!WindowIndex::shifted_grid(1, [4, 4], 2, 0).is_identity());
+    assert!(WindowIndex::shifted_grid(2, [2, 2], 2, 0).is_identity());
 }

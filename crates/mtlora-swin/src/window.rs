@@ -138,9 +138,9 @@ mod tests {
                 .try_to_vec()
                 .unwrap();
             let index = mtlora_kernels::WindowIndex::shifted_grid(b, [h, w], win, shift);
-            let got: Vec<f32> = index.rows.iter().map(|&r| r as f32).collect();
+            let got: Vec<f32> = index.rows().iter().map(|&r| r as f32).collect();
             assert_eq!(got, want, "b={b} {h}x{w} window {win} shift {shift}");
-            assert_eq!(index.tokens, win * win);
+            assert_eq!(index.tokens(), win * win);
         }
     }
 

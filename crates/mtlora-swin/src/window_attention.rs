@@ -117,14 +117,14 @@ impl WindowAttention {
     ) -> MtLoraOutput<3> {
         let [b, l, c] = x.dims();
         assert_eq!(
-            index.tokens,
+            index.tokens(),
             self.window * self.window,
             "WindowAttention: windows of {} tokens, window {}",
-            index.tokens,
+            index.tokens(),
             self.window
         );
         assert_eq!(
-            index.rows.len(),
+            index.rows().len(),
             b * l,
             "WindowAttention: index for another grid"
         );

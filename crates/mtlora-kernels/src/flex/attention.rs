@@ -34,7 +34,7 @@ impl AttnDims {
 }
 
 /// Output rows shared between the parallel window tasks; each window writes only its own
-/// rows (`index` is a permutation, checked by [`check_permutation`]).
+/// rows (`index` is a permutation: `WindowIndex` is checked where it is built).
 #[derive(Clone, Copy)]
 struct Rows(*mut f32);
 // SAFETY: tasks write disjoint rows (see above).
@@ -47,25 +47,6 @@ impl Rows {
     #[inline(always)]
     unsafe fn row<'a>(self, row: usize, width: usize) -> &'a mut [f32] {
         unsafe { std::slice::from_raw_parts_mut(self.0.add(row * width), width) }
-    }
-}
-
-/// Panics unless `index` is a permutation of `0..rows`.
-pub fn check_permutation(index: &[u32], rows: usize) {
-    assert_eq!(
-        index.len(),
-        rows,
-        "window_attention: index has {} rows, tensor {rows}",
-        index.len()
-    );
-    let mut seen = vec![false; rows];
-    for &r in index {
-        let r = r as usize;
-        assert!(
-            r < rows && !seen[r],
-            "window_attention: index is not a permutation"
-        );
-        seen[r] = true;
     }
 }
 

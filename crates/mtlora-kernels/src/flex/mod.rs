@@ -145,13 +145,13 @@ fn attn_dims(qkv: &FlexTensor, index: &WindowIndex, heads: usize) -> AttnDims {
         "window_attention: {c3} qkv channels for {heads} heads"
     );
     assert_eq!(
-        index.rows.len(),
+        index.rows().len(),
         rows,
         "window_attention: index for another token count"
     );
     AttnDims {
-        windows: rows / index.tokens,
-        tokens: index.tokens,
+        windows: rows / index.tokens(),
+        tokens: index.tokens(),
         heads,
         head_dim: c3 / 3 / heads,
     }
@@ -176,7 +176,7 @@ fn attn_fwd(
     };
     attention_forward(
         data(qkv),
-        &index.rows,
+        index.rows(),
         data(bias),
         mask.map(data).unwrap_or(&[]),
         scale,
@@ -325,40 +325,41 @@ struct LinearBackward;
 /// x (only when the weight needs a gradient), w (only when x does).
 type LinearState = (Option<FlexTensor>, Option<FlexTensor>);
 
+/// Gradients of `scale·x·wᵀ (+ b)` for the tracked parents `[x, w, b]`.
 fn linear_grads(
     grads: &mut Gradients,
     ids: [Option<NodeId>; 3],
-    g: FlexTensor,
+    g: &FlexTensor,
     state: LinearState,
+    scale: f32,
 ) {
     let [px, pw, pb] = ids;
-    let g = dense(g);
-    let (m, n) = matrix(&g);
+    let (m, n) = matrix(g);
     let (x, w) = state;
     if let Some(id) = px {
         let w = w.expect("weight saved for dx");
         let (_, k) = matrix(&w);
         let mut dx = vec![0.0f32; m * k];
         let (gv, wv) = (
-            linear::View::rows(data(&g), n),
+            linear::View::rows(data(g), n),
             linear::View::rows(data(&w), k),
         );
-        linear::matmul_into(m, k, n, &mut dx, false, gv, wv, 1.0);
-        grads.register::<Flex>(id, tensor(dx, with_last(&g, k)));
+        linear::matmul_into(m, k, n, &mut dx, false, gv, wv, scale);
+        grads.register::<Flex>(id, tensor(dx, with_last(g, k)));
     }
     if let Some(id) = pw {
         let x = x.expect("input saved for dw");
         let (_, k) = matrix(&x);
         let mut dw = vec![0.0f32; n * k];
         let (gv, xv) = (
-            linear::View::transposed(data(&g), n),
+            linear::View::transposed(data(g), n),
             linear::View::rows(data(&x), k),
         );
-        linear::matmul_into(n, k, m, &mut dw, false, gv, xv, 1.0);
+        linear::matmul_into(n, k, m, &mut dw, false, gv, xv, scale);
         grads.register::<Flex>(id, tensor(dw, Shape::new([n, k])));
     }
     if let Some(id) = pb {
-        let db = linear::column_sums(data(&g), n);
+        let db = linear::column_sums(data(g), n);
         grads.register::<Flex>(id, tensor(db, Shape::new([n])));
     }
 }
@@ -368,13 +369,9 @@ impl Backward<Flex, 2> for LinearBackward {
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [px, pw] = ops.parents;
-        let g = grads.consume::<Flex>(&ops.node);
-        linear_grads(
-            grads,
-            [px.map(|n| n.id), pw.map(|n| n.id), None],
-            g,
-            ops.state,
-        );
+        let g = dense(grads.consume::<Flex>(&ops.node));
+        let ids = [px.map(|n| n.id), pw.map(|n| n.id), None];
+        linear_grads(grads, ids, &g, ops.state, 1.0);
     }
 }
 
@@ -383,9 +380,9 @@ impl Backward<Flex, 3> for LinearBackward {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [px, pw, pb] = ops.parents;
-        let g = grads.consume::<Flex>(&ops.node);
+        let g = dense(grads.consume::<Flex>(&ops.node));
         let ids = [px.map(|n| n.id), pw.map(|n| n.id), pb.map(|n| n.id)];
-        linear_grads(grads, ids, g, ops.state);
+        linear_grads(grads, ids, &g, ops.state, 1.0);
     }
 }
 
@@ -397,42 +394,12 @@ impl Backward<Flex, 3> for AddLowRankBackward {
     type State = (Option<FlexTensor>, Option<FlexTensor>, f32);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        // `base + s·z·bᵀ`: the base gets `g`, (z, b) the gradients of a bias-free linear
         let [pbase, pz, pb] = ops.parents;
         let g = dense(grads.consume::<Flex>(&ops.node));
-        let (m, n) = matrix(&g);
         let (z, b, scale) = ops.state;
-        if let Some(node) = pz {
-            let b = b.expect("b saved for dz");
-            let (_, r) = matrix(&b);
-            let mut dz = vec![0.0f32; m * r];
-            linear::matmul_into(
-                m,
-                r,
-                n,
-                &mut dz,
-                false,
-                linear::View::rows(data(&g), n),
-                linear::View::rows(data(&b), r),
-                scale,
-            );
-            grads.register::<Flex>(node.id, tensor(dz, with_last(&g, r)));
-        }
-        if let Some(node) = pb {
-            let z = z.expect("z saved for db");
-            let (_, r) = matrix(&z);
-            let mut db = vec![0.0f32; n * r];
-            linear::matmul_into(
-                n,
-                r,
-                m,
-                &mut db,
-                false,
-                linear::View::transposed(data(&g), n),
-                linear::View::rows(data(&z), r),
-                scale,
-            );
-            grads.register::<Flex>(node.id, tensor(db, Shape::new([n, r])));
-        }
+        let ids = [pz.map(|n| n.id), pb.map(|n| n.id), None];
+        linear_grads(grads, ids, &g, (z, b), scale);
         if let Some(node) = pbase {
             grads.register::<Flex>(node.id, g);
         }
@@ -498,7 +465,7 @@ impl Backward<Flex, 2> for AttentionBackward {
         let g = dense(g);
         let (mut p, _) = owned(probs);
         let (gqkv, gbias) =
-            attention_backward(data(&qkv), &index.rows, &mut p, data(&g), scale, dims);
+            attention_backward(data(&qkv), index.rows(), &mut p, data(&g), scale, dims);
         if let Some(node) = pq {
             grads.register::<Flex>(node.id, tensor(gqkv, shape(&qkv)));
         }
@@ -527,8 +494,8 @@ fn attention_autodiff<C: CheckpointStrategy>(
             let q = dense(qkv.primitive().clone());
             let b = dense(bias.primitive().clone());
             let (out, probs) = attn_fwd(&q, &b, mask.as_ref(), &index, heads, scale, true);
-            let n = index.tokens;
-            let p = tensor(probs, Shape::new([index.rows.len() / n, heads, n, n]));
+            let n = index.tokens();
+            let p = tensor(probs, Shape::new([index.rows().len() / n, heads, n, n]));
             prep.finish((q, p, index, heads, scale), out)
         }
         OpsKind::UnTracked(prep) => {
