@@ -250,19 +250,24 @@ impl<'a> PascalLoader<'a> {
         }
     }
 
+    /// Sets the dataset's augmentation epoch and returns the epoch's batches of indices.
+    fn begin_epoch(&self, epoch: u64) -> Vec<Vec<usize>> {
+        self.dataset.set_epoch(epoch);
+        epoch_batches(
+            self.dataset.len(),
+            self.batch_size,
+            self.shuffle_seed.map(|s| (s, epoch)),
+            self.drop_last,
+        )
+    }
+
     /// The batches of `epoch`, decoded lazily one batch at a time onto `device`.
     pub fn epoch<'d>(
         &'d self,
         epoch: u64,
         device: &'d Device,
     ) -> impl Iterator<Item = Result<MultiTaskBatch>> + 'd {
-        self.dataset.set_epoch(epoch);
-        let order = epoch_batches(
-            self.dataset.len(),
-            self.batch_size,
-            self.shuffle_seed.map(|s| (s, epoch)),
-            self.drop_last,
-        );
+        let order = self.begin_epoch(epoch);
         order.into_iter().map(move |idx| {
             let items = load_batch(self.dataset, &idx, self.workers)?;
             Ok(PascalBatcher.batch(items, device))
@@ -279,13 +284,7 @@ impl<'a> PascalLoader<'a> {
         device: &Device,
         mut f: impl FnMut(Result<MultiTaskBatch>) -> std::result::Result<bool, E>,
     ) -> std::result::Result<(), E> {
-        self.dataset.set_epoch(epoch);
-        let order = epoch_batches(
-            self.dataset.len(),
-            self.batch_size,
-            self.shuffle_seed.map(|s| (s, epoch)),
-            self.drop_last,
-        );
+        let order = self.begin_epoch(epoch);
         let (ds, workers) = (self.dataset, self.workers);
         std::thread::scope(|s| {
             // one decoded batch waiting + one being decoded
