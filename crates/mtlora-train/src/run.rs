@@ -320,6 +320,7 @@ pub fn train(
             .collect();
         crate::parallel::DataParallel::new(devs)
     });
+    let dp = dp.transpose().map_err(TrainError::Config)?;
     let mut trainer = Trainer::new(
         cfg.model.clone(),
         cfg.train.clone(),

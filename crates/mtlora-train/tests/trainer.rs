@@ -130,7 +130,7 @@ fn non_finite_step_is_skipped_and_counted() {
 
 #[test]
 fn data_parallel_workers_equal_accumulation() {
-    // 2 workers × 1 sample (burn-train's multi-device step, both workers on the one CPU device)
+    // 2 workers × 1 sample (one worker thread per device, both workers on the one CPU device)
     // vs accumulation of the same 2 micro-batches on one device
     let c = cfg();
     let mut acc = trainer(&c, None);
@@ -138,7 +138,8 @@ fn data_parallel_workers_equal_accumulation() {
     let b1 = batch(&c, &acc.device, false);
     let b2 = batch(&c, &acc.device, false);
     let dp =
-        mtlora_train::parallel::DataParallel::new(vec![par.device.clone(), par.device.clone()]);
+        mtlora_train::parallel::DataParallel::new(vec![par.device.clone(), par.device.clone()])
+            .unwrap();
     let ra = acc.step(&[b1.clone(), b2.clone()], 0);
     let rp = par.step_parallel(&dp, &[b1, b2], 0).unwrap();
     assert_eq!(ra.total, rp.total);
