@@ -34,6 +34,10 @@ pub const NAMES: [&str; 10] = [
     "block_downsampler",
 ];
 
+/// Larger training batches for a GPU (scaling and device memory; too slow and large for the
+/// 2-core CPU, so in no default list): `cargo xtask bench --case mtlora_r64_448_train_b8`.
+pub const GPU_ONLY: [&str; 2] = ["mtlora_r64_448_train_b8", "mtlora_r64_448_train_b32"];
+
 /// Cases of `cargo xtask bench --quick`.
 pub const QUICK: [&str; 6] = [
     "mtlora_r64_448_infer_b1",
@@ -98,14 +102,18 @@ fn train(name: &'static str, device: &Device) -> Case {
     )
     .expect("trainer");
     let [h, w] = cfg.img_size;
+    let b: usize = name
+        .rsplit_once("_b")
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(2);
     let batch = Batch {
-        image: Tensor::random([2, 3, h, w], Distribution::Normal(0.0, 1.0), &ad),
-        targets: targets(&cfg, 2, &ad),
+        image: Tensor::random([b, 3, h, w], Distribution::Normal(0.0, 1.0), &ad),
+        targets: targets(&cfg, b, &ad),
     };
     let dev = device.clone();
     Case {
         name,
-        images: 2,
+        images: b,
         run: Box::new(move || {
             // forward, weighted loss, backward, global clipping, AdamW (reads back the losses)
             std::hint::black_box(trainer.step(std::slice::from_ref(&batch), 0));
@@ -205,7 +213,7 @@ fn block(name: &'static str, device: &Device) -> Case {
 
 /// Build a case by name (`None` for an unknown name).
 pub fn build(name: &str, device: &Device) -> Option<Case> {
-    let name: &'static str = NAMES.iter().find(|n| **n == name)?;
+    let name: &'static str = NAMES.iter().chain(&GPU_ONLY).find(|n| **n == name)?;
     Some(if name.starts_with("block_") {
         block(name, device)
     } else if name.ends_with("_infer_b1") {

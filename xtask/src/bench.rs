@@ -21,9 +21,9 @@ pub struct BenchArgs {
     /// One JSON object per case and line instead of the table.
     #[arg(long)]
     json: bool,
-    /// Run one case alone (see `--list`).
+    /// Run only these cases (repeat the flag; see `--list`).
     #[arg(long)]
-    case: Option<String>,
+    case: Vec<String>,
     /// List the case names.
     #[arg(long)]
     list: bool,
@@ -71,7 +71,7 @@ fn stats(mut t: Vec<f64>) -> (f64, f64, f64) {
 }
 
 fn child(case: &str, runs: usize) -> Result<()> {
-    let device = burn::tensor::Device::default();
+    let device = crate::backend::choose(None)?.device;
     let mut c = mtlora_benches::cases::build(case, &device)
         .with_context(|| format!("unknown case {case:?}"))?;
     (c.run)();
@@ -85,7 +85,9 @@ fn child(case: &str, runs: usize) -> Result<()> {
     println!(
         "{}",
         json!({"case": case, "median_s": median, "min_s": min, "max_s": max,
-               "peak_rss_bytes": peak_rss_bytes(), "images": c.images, "runs": runs})
+               "peak_rss_bytes": peak_rss_bytes(), "images": c.images, "runs": runs,
+               // GPU backends: bytes the allocator holds after the runs (≈ its peak)
+               "device_reserved_bytes": device.memory_pool_usage().map(|u| u.bytes_reserved)})
     );
     Ok(())
 }
@@ -111,10 +113,11 @@ fn machine() -> String {
         .map_or(String::new(), |kb| {
             format!(", {:.0} GiB", kb as f64 / 1048576.0)
         });
-    format!(
-        "{cpu}, {n} threads{mem}, backend {}",
-        std::env::var("BURN_DEVICE").unwrap_or_else(|_| "flex (default)".into())
-    )
+    let backend = crate::backend::choose(None).map_or_else(
+        |e| format!("none ({e:#})"),
+        |c| format!("{} — {}", c.backend, c.adapter),
+    );
+    format!("{cpu}, {n} threads{mem}, backend {backend}")
 }
 
 fn commit() -> String {
@@ -205,25 +208,33 @@ fn run_child(exe: &Path, case: &str, runs: usize, generic: bool) -> Result<Value
 }
 
 pub fn run(a: BenchArgs, cmdline: String) -> Result<std::process::ExitCode> {
-    use mtlora_benches::cases::{NAMES, QUICK};
+    use mtlora_benches::cases::{GPU_ONLY, NAMES, QUICK};
     let runs = a.runs.unwrap_or(if a.quick { 3 } else { 10 });
     if a.child {
-        child(a.case.as_deref().context("--child needs --case")?, runs)?;
+        child(a.case.first().context("--child needs --case")?, runs)?;
         return Ok(std::process::ExitCode::SUCCESS);
     }
     if a.list {
         for n in NAMES {
             println!("{n}");
         }
+        for n in GPU_ONLY {
+            println!("{n} (GPU only)");
+        }
         return Ok(std::process::ExitCode::SUCCESS);
     }
-    let cases: Vec<&str> = match &a.case {
-        Some(c) => match NAMES.iter().find(|n| *n == c) {
-            Some(n) => vec![*n],
-            None => bail!("unknown case {c:?}; cases: {}", NAMES.join(", ")),
-        },
-        None if a.quick => QUICK.to_vec(),
-        None => NAMES.to_vec(),
+    let cases: Vec<&str> = if !a.case.is_empty() {
+        a.case
+            .iter()
+            .map(|c| match NAMES.iter().chain(&GPU_ONLY).find(|n| *n == c) {
+                Some(n) => Ok(*n),
+                None => bail!("unknown case {c:?}; cases: {}", NAMES.join(", ")),
+            })
+            .collect::<Result<_>>()?
+    } else if a.quick {
+        QUICK.to_vec()
+    } else {
+        NAMES.to_vec()
     };
     let exe = std::env::current_exe()?;
     let mut rows = vec![];

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
 use mtlora_train::metrics::Baselines;
 use mtlora_train::run::RunOptions;
@@ -58,6 +57,38 @@ pub enum Command {
         /// Fixture sidecars.
         #[arg(required = true)]
         fixtures: Vec<PathBuf>,
+        /// Backend (see `train --device`).
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Which backends this binary has, which adapters it sees, what the others need.
+    Doctor,
+    /// Compare two tensor files (safetensors, `.pth`) key by key: max |a−b| and max relative
+    /// difference per tensor; exit 1 when keys differ or a tensor exceeds `--atol`.
+    Diff {
+        /// First file.
+        a: PathBuf,
+        /// Second file.
+        b: PathBuf,
+        /// Largest allowed absolute difference (0: bit-identical values).
+        #[arg(long, default_value_t = 0.0)]
+        atol: f64,
+    },
+    /// Initialise a model from a configuration and seed, as `train` does, and save its state
+    /// dict (safetensors): the same seed gives the same file on every backend.
+    Init {
+        /// Model or run configuration (TOML or JSON; default: the embedded tiny model).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seed (default: the run configuration's train.seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Backend (see `train --device`).
+        #[arg(long)]
+        device: Option<String>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Parameter counts of a configuration.
     Params {
@@ -88,7 +119,9 @@ pub struct TrainArgs {
     /// ImageNet Swin weights in Microsoft's `.pth` layout (e.g. swin_tiny_patch4_window7_224.pth).
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// Backend: flex (CPU), wgpu or cuda (must be compiled in; default: BURN_DEVICE or flex).
+    /// Backend: flex (or cpu), wgpu, vulkan or cuda, as compiled in (`cargo xtask doctor`);
+    /// a GPU backend takes the best adapter (discrete, integrated, virtual, else the software
+    /// Vulkan device). Default: BURN_DEVICE, else the first backend of this build.
     #[arg(long)]
     device: Option<String>,
     /// Run folder (default: runs/<config name>-<UTC time>).
@@ -100,8 +133,9 @@ pub struct TrainArgs {
     /// Override train.epochs.
     #[arg(long)]
     epochs: Option<usize>,
-    /// Data-parallel workers (sets train.data_parallel): GPUs 0..N with `--device cuda|wgpu`; on
-    /// the CPU backend the workers share its one device.
+    /// Data-parallel workers (sets train.data_parallel): discrete GPUs 0..N with `--device
+    /// wgpu|vulkan|cuda` (an error when fewer exist); on the CPU backend the workers share its
+    /// one device.
     #[arg(long)]
     devices: Option<usize>,
     /// Cache folder for regenerated Parts indexes.
@@ -157,6 +191,10 @@ pub struct PredictArgs {
     /// Backend (see `train --device`).
     #[arg(long)]
     device: Option<String>,
+    /// Also write the raw model outputs (`<image>_outputs.safetensors`), e.g. to compare
+    /// backends with `cargo xtask diff`.
+    #[arg(long)]
+    raw: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -194,7 +232,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(a) => train(a, quiet),
         Command::Eval(a) => eval(a, quiet),
         Command::Predict(a) => predict(a, quiet),
-        Command::Parity { fixtures } => parity(&fixtures),
+        Command::Parity { fixtures, device } => parity(&fixtures, device.as_deref(), quiet),
+        Command::Doctor => crate::doctor::run(),
+        Command::Diff { a, b, atol } => diff(&a, &b, atol),
+        Command::Init {
+            config,
+            seed,
+            device,
+            out,
+        } => init(config.as_deref(), seed, device.as_deref(), &out, quiet),
         Command::Params { config, json } => params(&config, json),
         Command::Dataset(d) => dataset(d, quiet),
         Command::Bench(b) => {
@@ -207,40 +253,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// The device named by `--device` (through `BURN_DEVICE`, which `Device::default()` honours).
-fn device(name: Option<&str>) -> Result<Device> {
-    if let Some(n) = name {
-        let n = if n == "cpu" { "flex" } else { n };
-        let compiled = match n {
-            "flex" => cfg!(feature = "flex"),
-            "wgpu" => cfg!(feature = "wgpu"),
-            "cuda" => cfg!(feature = "cuda"),
-            other => bail!("unknown device {other:?} (flex, wgpu or cuda)"),
-        };
-        if !compiled {
-            bail!("this build has no {n} backend; rebuild with `--no-default-features --features {n}`");
-        }
-        std::env::set_var("BURN_DEVICE", n);
+/// The device named by `--device`, with its adapter printed.
+fn device(name: Option<&str>, quiet: bool) -> Result<crate::backend::Chosen> {
+    let c = crate::backend::choose(name)?;
+    if !quiet {
+        eprintln!("device: {} — {}", c.backend, c.adapter);
     }
-    Ok(Device::default())
-}
-
-/// Worker devices for `--devices N`: GPUs 0..N on a GPU backend; on the CPU backend none (the
-/// workers share its one device).
-fn worker_devices(n: usize) -> Vec<Device> {
-    let backend = std::env::var("BURN_DEVICE").unwrap_or_default();
-    #[cfg(feature = "cuda")]
-    if backend == "cuda" {
-        return (0..n).map(Device::cuda).collect();
-    }
-    #[cfg(feature = "wgpu")]
-    if backend == "wgpu" {
-        return (0..n)
-            .map(|i| Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i)))
-            .collect();
-    }
-    let _ = (backend, n);
-    vec![]
+    Ok(c)
 }
 
 /// `YYYYmmdd-HHMMSS` (UTC).
@@ -268,7 +287,8 @@ pub fn timestamp() -> String {
 }
 
 fn train(a: TrainArgs, quiet: bool) -> Result<ExitCode> {
-    let dev = device(a.device.as_deref())?;
+    let chosen = device(a.device.as_deref(), quiet)?;
+    let workers = crate::backend::workers(&chosen, a.devices.unwrap_or(1))?;
     let (cfg, name) = match &a.config {
         Some(p) => (
             Some(RunConfig::from_path(p)?),
@@ -334,9 +354,10 @@ fn train(a: TrainArgs, quiet: bool) -> Result<ExitCode> {
         cache_dir: a.cache_dir.clone(),
         weights: a.weights.clone(),
         resume: a.resume,
-        device: dev,
+        device: chosen.device.clone(),
+        device_name: format!("{} — {}", chosen.backend, chosen.adapter),
         stop_after_epochs: None,
-        worker_devices: worker_devices(a.devices.unwrap_or(1)),
+        worker_devices: workers,
     };
     let s = mtlora_train::run::train(cfg, &opts, &mut obs)?;
     let hist = &s.state.history;
@@ -368,7 +389,7 @@ fn train(a: TrainArgs, quiet: bool) -> Result<ExitCode> {
 }
 
 fn eval(a: EvalArgs, quiet: bool) -> Result<ExitCode> {
-    let dev = device(a.device.as_deref())?;
+    let dev = device(a.device.as_deref(), quiet)?.device;
     let loaded = mtlora_train::inference::load(&a.checkpoint, a.config.as_deref(), &dev)?;
     let baselines = loaded
         .run
@@ -426,7 +447,7 @@ fn eval(a: EvalArgs, quiet: bool) -> Result<ExitCode> {
 }
 
 fn predict(a: PredictArgs, quiet: bool) -> Result<ExitCode> {
-    let dev = device(a.device.as_deref())?;
+    let dev = device(a.device.as_deref(), quiet)?.device;
     let loaded = mtlora_train::inference::load(&a.checkpoint, a.config.as_deref(), &dev)?;
     mtlora_train::run::ensure_writable(&a.out)?;
     let model = loaded.merged();
@@ -436,7 +457,10 @@ fn predict(a: PredictArgs, quiet: bool) -> Result<ExitCode> {
         let stem = img
             .file_stem()
             .map_or("image".into(), |s| s.to_string_lossy().to_string());
-        let files = mtlora_train::predict::write_prediction(&a.out, &stem, &p)?;
+        let mut files = mtlora_train::predict::write_prediction(&a.out, &stem, &p)?;
+        if a.raw {
+            files.push(mtlora_train::predict::write_raw(&a.out, &stem, &p)?);
+        }
         for f in files {
             pb.println(format!("wrote {}", f.display()));
         }
@@ -446,11 +470,12 @@ fn predict(a: PredictArgs, quiet: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parity(files: &[PathBuf]) -> Result<ExitCode> {
+fn parity(files: &[PathBuf], device_name: Option<&str>, quiet: bool) -> Result<ExitCode> {
+    let dev = device(device_name, quiet)?.device;
     let mut all_pass = true;
     for path in files {
         println!("== {}", path.display());
-        match mtlora_train::parity::run(path) {
+        match mtlora_train::parity::run(path, &dev) {
             Ok(report) => {
                 print!("{}", report.render());
                 all_pass &= report.passed();
@@ -469,9 +494,101 @@ fn parity(files: &[PathBuf]) -> Result<ExitCode> {
     })
 }
 
+fn init(
+    config: Option<&Path>,
+    seed: Option<u64>,
+    device_name: Option<&str>,
+    out: &Path,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let dev = device(device_name, quiet)?.device;
+    let run = match config {
+        Some(p) => RunConfig::from_path(p)?,
+        None => RunConfig::from_toml_str(&format!("{TINY_MODEL}\n{DEFAULT_TRAIN}"))?,
+    };
+    let seed = seed.unwrap_or(run.train.seed);
+    let model = run.model.init_seeded(seed, &dev)?;
+    model.save_checkpoint(out, &run.model)?;
+    println!("initial state (seed {seed}) written to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn diff(a: &Path, b: &Path, atol: f64) -> Result<ExitCode> {
+    let sa = mtlora::read_state_dict(a)?;
+    let sb = mtlora::read_state_dict(b)?;
+    let only_a: Vec<&String> = sa.keys().filter(|k| !sb.contains_key(*k)).collect();
+    let only_b: Vec<&String> = sb.keys().filter(|k| !sa.contains_key(*k)).collect();
+    let mut ok = only_a.is_empty() && only_b.is_empty();
+    for k in &only_a {
+        println!("only in {}: {k}", a.display());
+    }
+    for k in &only_b {
+        println!("only in {}: {k}", b.display());
+    }
+    let (mut worst, mut worst_key, mut identical) = (0.0f64, String::new(), 0usize);
+    for (k, ta) in &sa {
+        let Some(tb) = sb.get(k) else { continue };
+        if ta.shape() != tb.shape() {
+            println!("{k}: shape {:?} vs {:?}", ta.shape(), tb.shape());
+            ok = false;
+            continue;
+        }
+        let (va, vb): (Vec<f64>, Vec<f64>) = match (
+            ta.clone().convert::<f64>().try_into_vec::<f64>(),
+            tb.clone().convert::<f64>().try_into_vec::<f64>(),
+        ) {
+            (Ok(x), Ok(y)) => (x, y),
+            _ => {
+                println!("{k}: not a numeric tensor");
+                ok = false;
+                continue;
+            }
+        };
+        let mut max_abs = 0.0f64;
+        let mut max_ref = 0.0f64;
+        for (x, y) in va.iter().zip(&vb) {
+            let d = if x.is_nan() && y.is_nan() {
+                0.0
+            } else {
+                (x - y).abs()
+            };
+            max_abs = if d.is_nan() {
+                f64::INFINITY
+            } else {
+                max_abs.max(d)
+            };
+            max_ref = max_ref.max(x.abs());
+        }
+        if max_abs == 0.0 {
+            identical += 1;
+        } else {
+            println!(
+                "{k}: max|a-b| {max_abs:.3e} (max|a| {max_ref:.3e}, rel {:.3e})",
+                max_abs / max_ref.max(f64::MIN_POSITIVE)
+            );
+        }
+        if max_abs > worst {
+            worst = max_abs;
+            worst_key = k.clone();
+        }
+        ok &= max_abs <= atol;
+    }
+    println!(
+        "{} common tensors, {identical} identical; largest difference {worst:.3e}{} (atol {atol:e}): {}",
+        sa.len() - only_a.len(),
+        if worst_key.is_empty() { String::new() } else { format!(" in {worst_key}") },
+        if ok { "PASS" } else { "FAIL" }
+    );
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn params(path: &Path, json: bool) -> Result<ExitCode> {
     let cfg = mtlora::ModelConfig::from_path(path)?;
-    let device = Device::default();
+    let device = crate::backend::choose(None)?.device;
     let report = cfg.init(&device)?.param_report(&cfg);
     if json {
         let mut v = serde_json::to_value(&report)?;

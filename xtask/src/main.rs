@@ -1,7 +1,9 @@
 //! `cargo xtask <command>`: the mtlora-rs command line (see `cargo xtask --help`).
 
+mod backend;
 mod bench;
 mod commands;
+mod doctor;
 mod progress;
 
 use std::process::ExitCode;

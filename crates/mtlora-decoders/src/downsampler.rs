@@ -35,9 +35,10 @@ impl DownsamplerConfig {
                 .iter()
                 .zip(&self.out_channels)
                 .map(|(&i, &o)| {
-                    Conv2dConfig::new([i, o], [1, 1])
-                        .with_bias(false)
-                        .init(device)
+                    mtlora_kernels::init::conv2d(
+                        &Conv2dConfig::new([i, o], [1, 1]).with_bias(false),
+                        device,
+                    )
                 })
                 .collect(),
         }

@@ -5,6 +5,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+use mtlora_kernels::init;
 
 use crate::batch_norm::{BatchNorm2d, BatchNorm2dConfig};
 use crate::upsample::upsample_bilinear;
@@ -40,12 +41,15 @@ impl HrnetHeadConfig {
     pub fn init(&self, device: &Device) -> HrnetHead {
         let s: usize = self.in_channels.iter().sum();
         HrnetHead {
-            conv0: Conv2dConfig::new([s, 4 * s], [1, 1]).init(device),
+            conv0: init::conv2d(&Conv2dConfig::new([s, 4 * s], [1, 1]), device),
             bn1: BatchNorm2dConfig::new(4 * s)
                 .with_epsilon(self.bn_eps)
                 .with_momentum(self.bn_momentum)
                 .init(device),
-            conv3: Conv2dConfig::new([4 * s, self.num_outputs], [1, 1]).init(device),
+            conv3: init::conv2d(
+                &Conv2dConfig::new([4 * s, self.num_outputs], [1, 1]),
+                device,
+            ),
         }
     }
 }

@@ -6,9 +6,19 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::WindowIndex;
 
-/// Exact GELU through burn's `activation::gelu` (one autodiff node saving only its input).
+/// Exact GELU, `x·(1 + erf(x/√2))/2`, composed from erf so that its gradient is exact too.
+///
+/// Not burn's `activation::gelu`: its backward on the CubeCL backends (wgpu, cuda) is burn's
+/// default `gelu_backward`, the derivative of the *tanh approximation* (burn-backend 0.22.1),
+/// which put the wgpu gradients of the `train_step` fixture 2.6e-3·max|ref| off (flex overrides
+/// it with the exact derivative).
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    burn::tensor::activation::gelu(x)
+    let cdf = x
+        .clone()
+        .div_scalar(std::f64::consts::SQRT_2)
+        .erf()
+        .add_scalar(1.0);
+    x.mul(cdf).mul_scalar(0.5)
 }
 
 /// `x·wᵀ + b` as reshape + matmul + add (w: `[out, in]`).

@@ -12,6 +12,7 @@
 #[cfg(feature = "flex")]
 pub mod flex;
 pub mod generic;
+pub mod init;
 
 use burn::tensor::{DType, Device, Tensor};
 

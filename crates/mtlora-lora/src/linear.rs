@@ -2,7 +2,8 @@
 
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
+use mtlora_kernels::init;
 
 /// Configuration of a [`BaseLinear`].
 #[derive(Config, Debug)]
@@ -30,18 +31,10 @@ impl BaseLinearConfig {
     /// PyTorch default init: `U(-1/√in, 1/√in)` for weight and bias.
     pub fn init(&self, device: &Device) -> BaseLinear {
         let bound = 1.0 / (self.d_input as f64).sqrt();
-        let weight = Tensor::random(
-            [self.d_output, self.d_input],
-            Distribution::Uniform(-bound, bound),
-            device,
-        );
-        let bias = self.bias.then(|| {
-            Param::from_tensor(Tensor::random(
-                [self.d_output],
-                Distribution::Uniform(-bound, bound),
-                device,
-            ))
-        });
+        let weight = init::uniform([self.d_output, self.d_input], -bound, bound, device);
+        let bias = self
+            .bias
+            .then(|| Param::from_tensor(init::uniform([self.d_output], -bound, bound, device)));
         BaseLinear {
             weight: Param::from_tensor(weight),
             bias,

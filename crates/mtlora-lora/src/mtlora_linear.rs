@@ -4,7 +4,7 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::linear::{linear_forward, BaseLinear, BaseLinearConfig};
@@ -99,9 +99,10 @@ pub struct MtLoraOutput<const D: usize> {
 fn kaiming_a(rank: usize, d_in: usize, device: &Device) -> Param<Tensor<2>> {
     // kaiming_uniform_(a=√5) on [rank, in] => U(-1/√in, 1/√in)
     let bound = 1.0 / (d_in as f64).sqrt();
-    Param::from_tensor(Tensor::random(
+    Param::from_tensor(mtlora_kernels::init::uniform(
         [rank, d_in],
-        Distribution::Uniform(-bound, bound),
+        -bound,
+        bound,
         device,
     ))
 }
@@ -291,7 +292,7 @@ impl MtLoraLinear {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{TensorData, Tolerance};
+    use burn::tensor::{Distribution, TensorData, Tolerance};
 
     fn device() -> Device {
         Device::default()

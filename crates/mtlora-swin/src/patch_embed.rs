@@ -38,9 +38,10 @@ impl PatchEmbedConfig {
     pub fn init(&self, device: &Device) -> PatchEmbed {
         let p = self.patch_size;
         PatchEmbed {
-            proj: Conv2dConfig::new([self.in_chans, self.embed_dim], [p, p])
-                .with_stride([p, p])
-                .init(device),
+            proj: mtlora_kernels::init::conv2d(
+                &Conv2dConfig::new([self.in_chans, self.embed_dim], [p, p]).with_stride([p, p]),
+                device,
+            ),
             norm: self.patch_norm.then(|| {
                 LayerNormConfig::new(self.embed_dim)
                     .with_epsilon(self.eps)

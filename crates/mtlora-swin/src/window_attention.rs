@@ -2,7 +2,7 @@
 
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use mtlora_kernels::WindowIndex;
 use mtlora_lora::{MtLoraLinear, MtLoraLinearConfig, MtLoraOutput};
 
@@ -64,9 +64,10 @@ impl WindowAttentionConfig {
         WindowAttention {
             qkv,
             proj,
-            relative_position_bias_table: Param::from_tensor(Tensor::random(
+            relative_position_bias_table: Param::from_tensor(mtlora_kernels::init::normal(
                 [t, self.num_heads],
-                Distribution::Normal(0.0, 0.02),
+                0.0,
+                0.02,
                 device,
             )),
             num_heads: self.num_heads,

@@ -84,6 +84,8 @@ pub struct Prediction {
     /// `(task, map)`: palette indices (1 channel) for segmentation, gray for saliency, RGB
     /// for normals.
     pub maps: Vec<(String, Plane<u8>)>,
+    /// `(task, output)`: the model's outputs at its input resolution, `[1, n_out, H, W]` f32.
+    pub raw: Vec<(String, TensorData)>,
 }
 
 /// Run `model` (e.g. [`Loaded::merged`]) on one image.
@@ -103,6 +105,7 @@ pub fn predict(
     let out = model.forward(input);
     let (h, w) = (image.h, image.w);
     let mut maps = vec![];
+    let mut raw = vec![];
     for (task, o) in loaded.cfg.task_names().into_iter().zip(out.outputs) {
         let [_, c, oh, ow] = o.dims();
         let v: Vec<f32> = o
@@ -110,6 +113,7 @@ pub fn predict(
             .convert::<f32>()
             .try_to_vec()
             .unwrap_or_default();
+        raw.push((task.clone(), TensorData::new(v.clone(), [1, c, oh, ow])));
         let r = resize_bilinear_chw(&v, c, oh, ow, h, w);
         let n = h * w;
         let map = match task.as_str() {
@@ -148,7 +152,7 @@ pub fn predict(
         };
         maps.push((task, map));
     }
-    Ok(Prediction { image, maps })
+    Ok(Prediction { image, maps, raw })
 }
 
 fn to_rgb(task: &str, m: &Plane<u8>, image: &Plane<u8>, pal: &[u8]) -> Plane<u8> {
@@ -173,6 +177,15 @@ fn to_rgb(task: &str, m: &Plane<u8>, image: &Plane<u8>, pal: &[u8]) -> Plane<u8>
         d[i * 3..i * 3 + 3].copy_from_slice(&px);
     }
     Plane::from_vec(m.h, m.w, 3, d)
+}
+
+/// Write the raw outputs as `<stem>_outputs.safetensors` (one tensor per task) into `out`.
+pub fn write_raw(out: &Path, stem: &str, p: &Prediction) -> Result<PathBuf, TrainError> {
+    let path = out.join(format!("{stem}_outputs.safetensors"));
+    let sd: mtlora::StateDict = p.raw.iter().cloned().collect();
+    mtlora::state_dict::write_safetensors(&path, &sd, None)
+        .map_err(|e| TrainError::Io(e.to_string()))?;
+    Ok(path)
 }
 
 /// Write `<stem>_<task>.png` per task and `<stem>_overlay.png` (image | tasks side by side)

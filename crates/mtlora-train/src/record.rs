@@ -98,6 +98,7 @@ pub fn write_metrics(
     dir: &Path,
     history: &[EvalRecord],
     best: Option<(f64, usize)>,
+    device: &str,
 ) -> Result<(), TrainError> {
     let last = history.last();
     let best_rec = best.and_then(|(_, e)| history.iter().find(|r| r.epoch == e));
@@ -105,6 +106,7 @@ pub fn write_metrics(
         "evaluations": history,
         "last": last,
         "best_by_delta_m": best_rec,
+        "device": device,
         "notes": {
             "normals.mean_angle_deg": "mean angular error; the column MTLoRA tables call 'rmse'",
             "normals.rmse_angle_deg": "true RMSE of the angular error; not comparable with the papers' 'rmse'",

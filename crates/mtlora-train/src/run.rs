@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub resume: bool,
     /// Device (without autodiff; the trainer adds it).
     pub device: Device,
+    /// What the device is (backend and adapter name), for `train.log` and `metrics.json`.
+    pub device_name: String,
     /// Stop after this many epochs in this process (the run stays resumable).
     pub stop_after_epochs: Option<usize>,
     /// Data-parallel worker devices (without autodiff) when `train.data_parallel > 1`; empty:
@@ -180,9 +182,10 @@ pub fn fresh_model(
     weights: Option<&Path>,
     device: &Device,
 ) -> Result<(MultiTaskSwin, Option<String>), TrainError> {
-    // random init (and LoRA A) from the run seed
+    // random init (and LoRA A) from the run seed, drawn on the host (the same model on every
+    // backend); the device generator (dropout, drop path) from the same seed
     device.seed(cfg.train.seed);
-    let model = cfg.model.init(device)?;
+    let model = cfg.model.init_seeded(cfg.train.seed, device)?;
     let Some(w) = weights else {
         return Ok((model, None));
     };
@@ -294,6 +297,7 @@ pub fn train(
         .append(true)
         .open(opts.out.join("train.log"))
         .ok());
+    log.line(obs, &format!("device: {}", opts.device_name));
     let (model, mut state) = match &ckpt {
         Some(c) => {
             let model =
@@ -456,7 +460,7 @@ pub fn train(
             state.history.push(rec.clone());
             obs.evaluated(&rec, improved);
             log.file(&format!("eval epoch {epoch}: {}", summary_line(&rec)));
-            record::write_metrics(&opts.out, &state.history, state.best)?;
+            record::write_metrics(&opts.out, &state.history, state.best, &opts.device_name)?;
             let iters = record::read_iter_csv(&dir.iter_log(), tasks.len());
             record::write_plots(&opts.out, &tasks, &iters, &state.history)?;
         }

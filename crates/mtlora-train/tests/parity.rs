@@ -9,7 +9,8 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn assert_parity(name: &str) {
-    let report = mtlora_train::parity::run(&fixture(name)).unwrap();
+    let report =
+        mtlora_train::parity::run(&fixture(name), &burn::tensor::Device::default()).unwrap();
     let text = report.render();
     println!("{text}");
     assert!(report.passed(), "{name}:\n{text}");
@@ -70,9 +71,12 @@ fn shipped_configs_match_param_counts() {
 
 #[test]
 fn bad_fixture_paths_are_errors_not_panics() {
-    let e = mtlora_train::parity::run(&fixture("does_not_exist.json"))
-        .unwrap_err()
-        .to_string();
+    let e = mtlora_train::parity::run(
+        &fixture("does_not_exist.json"),
+        &burn::tensor::Device::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("does_not_exist.json"), "{e}");
 }
 

@@ -36,7 +36,16 @@ pub struct MultiTaskOutput {
 pub type Captures = Vec<(String, TensorData)>;
 
 impl ModelConfig {
-    /// Build the model with random (PyTorch-default-like) weights; LoRA B = 0.
+    /// [`ModelConfig::init`] with the host generator seeded from `seed` first: the same seed
+    /// gives the same initial model, bit for bit, on every backend (see
+    /// [`mtlora_kernels::init`]).
+    pub fn init_seeded(&self, seed: u64, device: &Device) -> Result<MultiTaskSwin, ModelError> {
+        mtlora_kernels::init::seed(seed);
+        self.init(device)
+    }
+
+    /// Build the model with random (PyTorch-default-like) weights; LoRA B = 0. The random
+    /// values come from this thread's host generator ([`mtlora_kernels::init`]), not the device.
     pub fn init(&self, device: &Device) -> Result<MultiTaskSwin, ModelError> {
         self.validate()?;
         let backbone = self

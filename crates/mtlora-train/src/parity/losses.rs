@@ -26,8 +26,8 @@ fn eval(fx: &Fixture, case: &str, task: &str, device: &Device) -> Result<f64, Pa
     Ok(task_loss(kind, logits, label).into_scalar::<f32>() as f64)
 }
 
-pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
-    let device = Device::default();
+pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
+    let device = device.clone();
     let cases = fx
         .field("cases")?
         .as_array()

@@ -1,5 +1,6 @@
 //! `lr_schedule.json`: every learning rate of the reference scheduler, off-by-one included.
 
+use burn::tensor::Device;
 use serde_json::Value;
 
 use super::compare::Group;
@@ -26,7 +27,7 @@ fn schedule_of(run: &Value) -> Result<(CosineSchedule, usize), ParityError> {
     Ok((s, epochs * n))
 }
 
-pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
+pub(super) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityError> {
     let mut groups = vec![];
     let runs: Vec<(String, Value)> = fx
         .json

@@ -1,6 +1,7 @@
 //! `metrics`: the reference's online evaluation recomputed from stored logits and targets
 //! (tp/fp/fn exact, scores to 1e-12 relative), and Δm.
 
+use burn::tensor::Device;
 use serde_json::Value;
 
 use super::compare::Group;
@@ -212,7 +213,7 @@ pub(super) fn compare_delta_m(ev: &Evaluator, dm: &Value, rel: f64, groups: &mut
     groups.push(g);
 }
 
-pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
+pub(super) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityError> {
     let tasks: Vec<String> = super::fixture::str_list(fx.json.get("tasks"));
     let nb = fx
         .field("batch_sizes")?

@@ -76,8 +76,8 @@ impl Report {
     }
 }
 
-/// Run the check that matches the sidecar's `fixture` field.
-pub fn run(sidecar: &Path) -> Result<Report, ParityError> {
+/// Run the check that matches the sidecar's `fixture` field, on `device` (without autodiff).
+pub fn run(sidecar: &Path, device: &burn::tensor::Device) -> Result<Report, ParityError> {
     let fx = Fixture::load(sidecar)?;
     let kind = fx
         .json
@@ -86,15 +86,15 @@ pub fn run(sidecar: &Path) -> Result<Report, ParityError> {
         .unwrap_or("")
         .to_string();
     let groups = match kind.as_str() {
-        "model_forward" => model_forward::run(&fx)?,
-        "swin_backbone_only" => swin_backbone::run(&fx)?,
-        "train_step" => train_step::run(&fx)?,
-        "losses" => losses::run(&fx)?,
-        "param_counts" => param_counts::run(&fx)?,
-        "pascal_mini" => pascal_mini::run(&fx)?,
-        "metrics" => metrics::run(&fx)?,
-        "lr_schedule" => lr_schedule::run(&fx)?,
-        "train_run" => train_run::run(&fx)?,
+        "model_forward" => model_forward::run(&fx, device)?,
+        "swin_backbone_only" => swin_backbone::run(&fx, device)?,
+        "train_step" => train_step::run(&fx, device)?,
+        "losses" => losses::run(&fx, device)?,
+        "param_counts" => param_counts::run(&fx, device)?,
+        "pascal_mini" => pascal_mini::run(&fx, device)?,
+        "metrics" => metrics::run(&fx, device)?,
+        "lr_schedule" => lr_schedule::run(&fx, device)?,
+        "train_run" => train_run::run(&fx, device)?,
         other => {
             return Err(ParityError::Fixture(format!(
                 "{}: fixture kind {other:?} is not handled by this parity command yet",

@@ -50,9 +50,9 @@ pub(super) fn input_tensor(fx: &Fixture, device: &Device) -> Result<Tensor<4>, P
     ))
 }
 
-pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
+pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
     let cfg = ModelConfig::from_json_value(fx.field("model")?)?;
-    let device = Device::default();
+    let device = device.clone();
     let state = state_subset(&fx.tensors, fx.json.get("state_keys"));
     let (model, load) = build_loaded(&cfg, &state, &device)?;
     let mut groups = vec![load];

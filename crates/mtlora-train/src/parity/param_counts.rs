@@ -102,12 +102,12 @@ pub(super) fn compare_counts(name: &str, r: &ParamReport, reference: &Value) -> 
     g
 }
 
-pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
+pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
     let configs = fx
         .field("configs")?
         .as_array()
         .ok_or_else(|| ParityError::Fixture("configs is not a list".into()))?;
-    let device = Device::default();
+    let device = device.clone();
     let mut groups = Vec::new();
     for (i, entry) in configs.iter().enumerate() {
         let name = entry

@@ -1,6 +1,7 @@
 //! `pascal_mini`: decoding of every file kind, the val transform at the recorded size and the
 //! deterministic train ops, against the reference loader's tensors (FORMAT.md §11).
 
+use burn::tensor::Device;
 use std::collections::BTreeMap;
 
 use burn::tensor::TensorData;
@@ -61,7 +62,7 @@ fn parse_after(s: &str, key: &str) -> Option<f64> {
     rest[..end].parse().ok()
 }
 
-pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
+pub(super) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityError> {
     let dir = fx
         .json
         .get("dataset_dir")

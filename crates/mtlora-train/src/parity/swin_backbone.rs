@@ -16,12 +16,12 @@ fn strs(v: Option<&Value>) -> BTreeSet<String> {
     str_list(v).into_iter().collect()
 }
 
-pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
+pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
     let mut cfg = ModelConfig::from_json_value(fx.field("model")?)?;
     if let Some(m) = cfg.mtlora.as_mut() {
         m.enabled = false;
     }
-    let device = Device::default();
+    let device = device.clone();
     let ctx = NameContext::new(&cfg);
     let backbone = cfg
         .swin()

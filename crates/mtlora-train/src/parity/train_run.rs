@@ -83,7 +83,7 @@ fn rel_to_max(g: &mut Group, k: &str, mine: &TensorData, reference: &TensorData,
     g.compare(k, mine, reference, Tolerance { rel: tol, abs: 0.0 });
 }
 
-pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
+pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
     let mut model_cfg = ModelConfig::from_json_value(fx.field("model")?)?;
     if let Some(w) = fx.json.get("loss_weights").and_then(Value::as_object) {
         for (k, v) in w {
@@ -141,7 +141,7 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
         .iter()
         .filter_map(|(k, v)| k.strip_prefix("init.").map(|n| (n.to_string(), v.clone())))
         .collect();
-    let inner = Device::default();
+    let inner = device.clone();
     let device = inner.clone().autodiff();
     let (model, load) = build_loaded(&model_cfg, &init, &device)?;
     let mut groups = vec![load];

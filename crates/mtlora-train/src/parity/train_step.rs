@@ -16,7 +16,7 @@ use crate::losses::TaskLossKind;
 use crate::optim::{AdamW, AdamWConfig};
 use crate::step::train_step;
 
-pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
+pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
     let cfg = ModelConfig::from_json_value(fx.field("model")?)?;
     let ctx = NameContext::new(&cfg);
     // Weights: "<file>.safetensors (keys listed in <file>.json state_keys)".
@@ -35,7 +35,7 @@ pub(super) fn run(fx: &Fixture) -> Result<Vec<Group>, ParityError> {
         .and_then(|v| v.get("state_keys").cloned());
     let state = state_subset(&wtensors, state_keys.as_ref());
 
-    let plain = Device::default();
+    let plain = device.clone();
     let device = plain.clone().autodiff();
     let (model, load) = build_loaded(&cfg, &state, &device)?;
     let model = model.apply_freezing(&cfg);

@@ -46,6 +46,7 @@ pub fn opts(out: &Path, data: &Path, cache: &Path) -> RunOptions {
         weights: None,
         resume: false,
         device: Device::default(),
+        device_name: "test CPU".into(),
         stop_after_epochs: None,
         worker_devices: vec![],
     }
