@@ -101,7 +101,7 @@ pub fn run() -> Result<ExitCode> {
     let icds = vulkan_icds();
     println!(
         "  wgpu / vulkan: build offline (`cargo build --release -p xtask --no-default-features \
-         --features wgpu` or `vulkan`; ~24 min cold on 2 cores); at run time a Vulkan loader \
+         --features wgpu` or `vulkan`; a cold build takes 30-40 min on 2 cores); at run time a Vulkan loader \
          ({}) and a driver manifest ({}); the software device comes with Debian's \
          `mesa-vulkan-drivers libvulkan1` (llvmpipe: correct, slow)",
         loader.as_deref().unwrap_or("libvulkan.so.1 NOT FOUND"),

@@ -107,3 +107,63 @@ fn bench_prints_json_per_case() {
     let (code, out) = xtask(&["bench", "--case", "nope", "--no-record"]);
     assert!(code == 2 && out.contains("unknown case"), "{out}");
 }
+
+/// A temporary folder removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn init_is_repeatable_and_diff_tells_identical_from_different() {
+    let dir = TempDir::new("init-diff");
+    let f = |n: &str| dir.0.join(n).to_string_lossy().to_string();
+    for (name, seed) in [("a", "3"), ("b", "3"), ("c", "4")] {
+        let (code, out) = xtask(&[
+            "--quiet",
+            "init",
+            "--seed",
+            seed,
+            "--out",
+            &f(&format!("{name}.safetensors")),
+        ]);
+        assert_eq!(code, 0, "{out}");
+    }
+    let (code, out) = xtask(&["diff", &f("a.safetensors"), &f("b.safetensors")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("identical") && out.contains("PASS"), "{out}");
+    let (code, out) = xtask(&["diff", &f("a.safetensors"), &f("c.safetensors")]);
+    assert_eq!(code, 1, "another seed must differ: {out}");
+    assert!(out.contains("FAIL"), "{out}");
+    // a loose enough tolerance accepts the difference
+    let (code, out) = xtask(&[
+        "diff",
+        &f("a.safetensors"),
+        &f("c.safetensors"),
+        "--atol",
+        "100",
+    ]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn doctor_names_this_builds_backends() {
+    let (code, out) = xtask(&["doctor"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("backends in this binary: flex"), "{out}");
+    assert!(
+        out.contains("cuda: the build downloads an LLVM bundle"),
+        "{out}"
+    );
+}
