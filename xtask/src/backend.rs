@@ -35,9 +35,9 @@ pub struct Chosen {
     pub adapter: String,
 }
 
-#[cfg(feature = "flex")]
-fn cpu_name() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
+/// The CPU's model name (`/proc/cpuinfo`).
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
             s.lines()
@@ -45,9 +45,13 @@ fn cpu_name() -> String {
                 .and_then(|l| l.split(':').nth(1))
                 .map(|m| m.trim().to_string())
         })
-        .unwrap_or_else(|| "CPU".into());
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+#[cfg(feature = "flex")]
+fn cpu_name() -> String {
     let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{model} ({n} threads)")
+    format!("{} ({n} threads)", cpu_model())
 }
 
 /// Canonical backend name of a `--device` value (`cpu` is flex).

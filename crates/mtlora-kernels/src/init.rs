@@ -75,11 +75,18 @@ pub fn seed(seed: u64) {
     RNG.with(|r| *r.borrow_mut() = Xoshiro::new(seed));
 }
 
-fn draw(n: usize, mut f: impl FnMut(&mut Xoshiro) -> f64) -> Vec<f32> {
-    RNG.with(|r| {
+/// A `shape` tensor of values `f(generator)` drawn in order from this thread's generator.
+fn draw<const D: usize>(
+    shape: [usize; D],
+    device: &Device,
+    mut f: impl FnMut(&mut Xoshiro) -> f64,
+) -> Tensor<D> {
+    let n = shape.iter().product();
+    let v: Vec<f32> = RNG.with(|r| {
         let mut g = r.borrow_mut();
         (0..n).map(|_| f(&mut g) as f32).collect()
-    })
+    });
+    Tensor::from_data(TensorData::new(v, shape), device)
 }
 
 /// A tensor of `U(low, high)` values (as PyTorch's `uniform_`: `low + (high - low)·u`).
@@ -92,9 +99,7 @@ pub fn uniform<const D: usize>(
     high: f64,
     device: &Device,
 ) -> Tensor<D> {
-    let n = shape.iter().product();
-    let v = draw(n, |g| low + (high - low) * g.unit());
-    Tensor::from_data(TensorData::new(v, shape), device)
+    draw(shape, device, |g| low + (high - low) * g.unit())
 }
 
 /// A tensor of `N(mean, std²)` values (Box–Muller on two uniforms per value).
@@ -107,13 +112,11 @@ pub fn normal<const D: usize>(
     std: f64,
     device: &Device,
 ) -> Tensor<D> {
-    let n = shape.iter().product();
-    let v = draw(n, |g| {
+    draw(shape, device, |g| {
         let u1 = 1.0 - g.unit(); // (0, 1]
         let u2 = g.unit();
         mean + std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    });
-    Tensor::from_data(TensorData::new(v, shape), device)
+    })
 }
 
 /// A `Conv2d` of `config` with PyTorch's default init (`U(-1/√fan_in, 1/√fan_in)` for weight
