@@ -59,7 +59,7 @@ impl Downsampler {
         features
             .iter()
             .zip(&self.downsample)
-            .map(|(f, conv)| conv.forward(f.clone()))
+            .map(|(f, conv)| crate::pointwise::pointwise_conv(conv, f.clone()))
             .collect()
     }
 }

@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor};
 use mtlora_kernels::init;
 
 use crate::batch_norm::{BatchNorm2d, BatchNorm2dConfig};
+use crate::pointwise::pointwise_conv;
 use crate::upsample::upsample_bilinear;
 
 /// Configuration of an [`HrnetHead`].
@@ -65,7 +66,7 @@ impl HrnetHead {
             .map(|f| upsample_bilinear(f.clone(), [h, w]))
             .collect();
         let x = Tensor::cat(maps, 1);
-        self.conv3
-            .forward(relu(self.bn1.forward(self.conv0.forward(x))))
+        let hidden = relu(self.bn1.forward(pointwise_conv(&self.conv0, x)));
+        pointwise_conv(&self.conv3, hidden)
     }
 }

@@ -6,9 +6,11 @@
 mod batch_norm;
 mod downsampler;
 mod hrnet_head;
+mod pointwise;
 mod upsample;
 
 pub use batch_norm::{BatchNorm2d, BatchNorm2dConfig};
 pub use downsampler::{Downsampler, DownsamplerConfig};
 pub use hrnet_head::{HrnetHead, HrnetHeadConfig};
+pub use pointwise::pointwise_conv;
 pub use upsample::{bilinear_matrix, upsample_bilinear};
