@@ -112,6 +112,22 @@ fn gelu_forward_and_grad() {
 }
 
 #[test]
+fn gelu_reuses_only_unshared_buffers() {
+    require("gelu");
+    for dev in [device(), device().autodiff()] {
+        let x = rand([2, 196, 384], 3.0, &dev);
+        let want = generic::gelu(x.clone());
+        let kept = x.clone().into_data();
+        // `x` is still held here: the kernel must write a new buffer
+        let shared = mtlora_kernels::gelu(x.clone());
+        x.clone().into_data().assert_eq(&kept, true);
+        assert_close(shared, want.clone(), "gelu of a shared tensor");
+        // the last handle: computed in place (untracked)
+        assert_close(mtlora_kernels::gelu(x), want, "gelu in place");
+    }
+}
+
+#[test]
 fn gelu_tails_and_specials() {
     require("gelu");
     let dev = device();

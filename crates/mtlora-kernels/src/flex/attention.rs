@@ -55,11 +55,143 @@ impl Rows {
 #[inline(always)]
 fn transpose_head(qkv: &[f32], rows: &[u32], dims: AttnDims, off: usize, dst: &mut [f32]) {
     let (d, np, c3) = (dims.head_dim, dims.padded(), 3 * dims.c());
-    for (j, &r) in rows.iter().enumerate() {
-        let r = r as usize;
-        let row = &qkv[r * c3 + off..r * c3 + off + d];
-        for (c, &v) in row.iter().enumerate() {
-            dst[c * np + j] = v;
+    // 8 tokens at a time: one 8-wide store per channel instead of 8 scalar ones
+    for (b, block) in rows.chunks(8).enumerate() {
+        let j0 = b * 8;
+        if block.len() < 8 {
+            for (j, &r) in block.iter().enumerate() {
+                let at = r as usize * c3 + off;
+                for (c, &v) in qkv[at..at + d].iter().enumerate() {
+                    dst[c * np + j0 + j] = v;
+                }
+            }
+            continue;
+        }
+        let src: [&[f32]; 8] = std::array::from_fn(|j| {
+            let at = block[j] as usize * c3 + off;
+            &qkv[at..at + d]
+        });
+        for c in 0..d {
+            let v: [f32; 8] = std::array::from_fn(|j| src[j][c]);
+            dst[c * np + j0..c * np + j0 + 8].copy_from_slice(&v);
+        }
+    }
+}
+
+/// In-place softmax of `s[..n]` with 8-lane max/sum (vectorized exp); `s[n..]` (the padding up
+/// to a multiple of 8) ends as 0.
+#[inline(always)]
+fn softmax_padded<const F: bool>(s: &mut [f32], n: usize) {
+    debug_assert!(s.len() % 8 == 0 && n <= s.len());
+    s[n..].fill(f32::MIN);
+    let mut mx = [f32::MIN; 8];
+    for ch in s.chunks_exact(8) {
+        for l in 0..8 {
+            mx[l] = if ch[l] > mx[l] { ch[l] } else { mx[l] };
+        }
+    }
+    let mx = mx.iter().fold(f32::MIN, |a, &b| if b > a { b } else { a });
+    for v in s.iter_mut() {
+        *v = exp::<F>(*v - mx);
+    }
+    s[n..].fill(0.0);
+    let inv = 1.0 / lane_sum(s);
+    for v in s[..n].iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// `Σ a` in 8 lanes (vectorizes; a fixed order for a given length).
+#[inline(always)]
+fn lane_sum(a: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = a.chunks_exact(8);
+    let rest = chunks.remainder();
+    for ch in chunks {
+        for l in 0..8 {
+            acc[l] += ch[l];
+        }
+    }
+    acc.iter().sum::<f32>() + rest.iter().sum::<f32>()
+}
+
+/// `Σ a·b` in 8 lanes.
+#[inline(always)]
+fn lane_dot<const F: bool>(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b[..a.len()].chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] = fma::<F>(x[l], y[l], acc[l]);
+        }
+    }
+    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `s[j] = Σ_c a[c]·t[c·np + j]` for `j < np` (`t`: `a.len()` rows of `np`), accumulated in
+/// registers for the padded window sizes of Swin (7×7 → 56, 4×4 → 16).
+#[inline(always)]
+fn row_times_rows<const F: bool>(a: &[f32], t: &[f32], np: usize, s: &mut [f32]) {
+    match np {
+        56 => row_times_rows_n::<F, 56>(a, t, s),
+        16 => row_times_rows_n::<F, 16>(a, t, s),
+        _ => {
+            let s = &mut s[..np];
+            s.fill(0.0);
+            for (c, &av) in a.iter().enumerate() {
+                let row = &t[c * np..c * np + np];
+                for j in 0..np {
+                    s[j] = fma::<F>(av, row[j], s[j]);
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn row_times_rows_n<const F: bool, const NP: usize>(a: &[f32], t: &[f32], s: &mut [f32]) {
+    let mut acc = [0.0f32; NP];
+    for (c, &av) in a.iter().enumerate() {
+        let row: &[f32; NP] = t[c * NP..(c + 1) * NP].try_into().expect("padded row");
+        for j in 0..NP {
+            acc[j] = fma::<F>(av, row[j], acc[j]);
+        }
+    }
+    s[..NP].copy_from_slice(&acc);
+}
+
+/// `o[k] = Σ_j p[j]·src[rows[j]·stride + off + k]` for `k < o.len()`, in registers for head
+/// width 32 (every Swin-T stage).
+#[inline(always)]
+fn weighted_rows<const F: bool>(
+    p: &[f32],
+    src: &[f32],
+    rows: &[u32],
+    stride: usize,
+    off: usize,
+    o: &mut [f32],
+) {
+    if o.len() == 32 {
+        let mut acc = [0.0f32; 32];
+        for (&pj, &r) in p.iter().zip(rows) {
+            let at = r as usize * stride + off;
+            let v: &[f32; 32] = src[at..at + 32].try_into().expect("head row");
+            for k in 0..32 {
+                acc[k] = fma::<F>(pj, v[k], acc[k]);
+            }
+        }
+        o.copy_from_slice(&acc);
+        return;
+    }
+    let d = o.len();
+    o.fill(0.0);
+    for (&pj, &r) in p.iter().zip(rows) {
+        let at = r as usize * stride + off;
+        let v = &src[at..at + d];
+        for k in 0..d {
+            o[k] = fma::<F>(pj, v[k], o[k]);
         }
     }
 }
@@ -94,50 +226,32 @@ fn forward_window<const F: bool>(
         for i in 0..n {
             let ri = rows[i] as usize;
             let q = &qkv[ri * c3 + h * d..ri * c3 + h * d + d];
-            s.fill(0.0);
-            for (cc, &qv) in q.iter().enumerate() {
-                let krow = &kt[cc * np..cc * np + np];
-                for j in 0..np {
-                    s[j] = fma::<F>(qv, krow[j], s[j]);
-                }
-            }
+            row_times_rows::<F>(q, kt, np, s);
             let brow = &bias_h[i * n..i * n + n];
-            let mut mx = f32::NEG_INFINITY;
             if mask.is_empty() {
                 for j in 0..n {
                     s[j] = fma::<F>(s[j], scale, brow[j]);
-                    mx = mx.max(s[j]);
                 }
             } else {
                 let mrow = &mask[i * n..i * n + n];
                 for j in 0..n {
                     s[j] = fma::<F>(s[j], scale, brow[j]) + mrow[j];
-                    mx = mx.max(s[j]);
                 }
             }
-            let mut sum = 0.0f32;
-            for v in s[..n].iter_mut() {
-                *v = exp::<F>(*v - mx);
-                sum += *v;
-            }
-            let inv = 1.0 / sum;
-            for v in s[..n].iter_mut() {
-                *v *= inv;
-            }
+            softmax_padded::<F>(s, n);
             if keep {
                 probs[(h * n + i) * n..(h * n + i) * n + n].copy_from_slice(&s[..n]);
             }
             // SAFETY: row `ri` belongs to this window only
             let o = unsafe { out.row(ri, c) };
-            let o = &mut o[h * d..h * d + d];
-            o.fill(0.0);
-            for (j, &p) in s[..n].iter().enumerate() {
-                let rj = rows[j] as usize;
-                let v = &qkv[rj * c3 + 2 * c + h * d..rj * c3 + 2 * c + h * d + d];
-                for k in 0..d {
-                    o[k] = fma::<F>(p, v[k], o[k]);
-                }
-            }
+            weighted_rows::<F>(
+                &s[..n],
+                qkv,
+                rows,
+                c3,
+                2 * c + h * d,
+                &mut o[h * d..h * d + d],
+            );
         }
     }
 }
@@ -240,18 +354,9 @@ fn backward_window<const F: bool>(
                 }
             }
             // dP[i,·] = dO[i]·Vᵀ
-            dp.fill(0.0);
-            for (cc, &g) in go.iter().enumerate() {
-                let vrow = &vt[cc * np..cc * np + np];
-                for j in 0..np {
-                    dp[j] = fma::<F>(g, vrow[j], dp[j]);
-                }
-            }
+            row_times_rows::<F>(go, vt, np, dp);
             // dS = P ⊙ (dP − Σ P·dP), stored over P (the bias gradient reads it later)
-            let mut dot = 0.0f32;
-            for j in 0..n {
-                dot = fma::<F>(prow[j], dp[j], dot);
-            }
+            let dot = lane_dot::<F>(prow, dp);
             for j in 0..n {
                 prow[j] *= dp[j] - dot;
             }

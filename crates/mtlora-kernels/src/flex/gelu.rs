@@ -22,7 +22,15 @@ fn backward_chunk<const F: bool>(x: &[f32], g: &mut [f32]) {
     }
 }
 
+#[inline(always)]
+fn inplace_chunk<const F: bool>(x: &mut [f32]) {
+    for x in x.iter_mut() {
+        *x *= normal_cdf::<F>(*x);
+    }
+}
+
 multiversion!(fn forward_seq(x: &[f32], y: &mut [f32]) => forward_chunk);
+multiversion!(fn inplace_seq(x: &mut [f32]) => inplace_chunk);
 multiversion!(fn backward_seq(x: &[f32], g: &mut [f32]) => backward_chunk);
 
 /// `y = x·Φ(x)`.
@@ -31,6 +39,11 @@ pub fn gelu_forward(x: &[f32], y: &mut [f32]) {
     y.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .for_each(|(y, x)| forward_seq(x, y));
+}
+
+/// `x ← x·Φ(x)` (inference: no new buffer).
+pub fn gelu_inplace(x: &mut [f32]) {
+    x.par_chunks_mut(CHUNK).for_each(inplace_seq);
 }
 
 /// `g ← g·GELU′(x)` in place.

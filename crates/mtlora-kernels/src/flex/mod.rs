@@ -122,6 +122,17 @@ fn gelu_fwd(x: &FlexTensor) -> FlexTensor {
     tensor(y, shape(x))
 }
 
+/// GELU of a tensor nobody else holds, in its own buffer (untracked forward).
+fn gelu_owned(x: FlexTensor) -> FlexTensor {
+    let x = dense(x);
+    if !x.is_unique() {
+        return gelu_fwd(&x);
+    }
+    let (mut v, s) = owned(x);
+    gelu::gelu_inplace(&mut v);
+    tensor(v, s)
+}
+
 fn ln_fwd(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, eps: f32) -> (FlexTensor, Vec<f32>) {
     let c = w.layout().num_elements();
     let n = x.layout().num_elements();
@@ -263,7 +274,7 @@ impl FusedKernels for Flex {
     }
 
     fn mtlora_gelu(x: FlexTensor) -> FlexTensor {
-        gelu_fwd(&dense(x))
+        gelu_owned(x)
     }
 
     fn mtlora_layer_norm(x: FlexTensor, w: FlexTensor, b: FlexTensor, eps: f32) -> FlexTensor {
@@ -608,7 +619,7 @@ impl<C: CheckpointStrategy> FusedKernels for Autodiff<Flex, C> {
                 let y = gelu_fwd(&xp);
                 prep.finish(xp, y)
             }
-            OpsKind::UnTracked(prep) => prep.finish(gelu_fwd(&dense(x.into_primitive()))),
+            OpsKind::UnTracked(prep) => prep.finish(gelu_owned(x.into_primitive())),
         }
     }
 
