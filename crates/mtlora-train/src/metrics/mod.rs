@@ -8,7 +8,7 @@ mod saliency;
 
 use std::collections::BTreeMap;
 
-use burn::tensor::Tensor;
+use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use confusion::ConfusionMeter;
@@ -81,6 +81,26 @@ impl Scores {
     }
 }
 
+/// Per-pixel class of `[B, K, H, W]` logits as `[B, H, W]`: the **first** channel holding the
+/// maximum (the host meter's rule and PyTorch's), on any backend: `min{c : x_c = max_c x}`,
+/// which does not depend on how a backend's `argmax` breaks ties. A pixel with a NaN logit may
+/// get class 0 (NaN reaches the max); the host loop skips NaNs.
+pub fn first_argmax(logits: Tensor<4>) -> Tensor<3, Int> {
+    let [b, k, h, w] = logits.dims();
+    let dev = logits.device();
+    let max = logits.clone().max_dim(1).expand([b, k, h, w]);
+    let channel = Tensor::<1, Int>::arange(0..k as i64, &dev)
+        .reshape([1, k, 1, 1])
+        .expand([b, k, h, w]);
+    let first = channel
+        .mask_fill(logits.equal(max).bool_not(), k as i64)
+        .min_dim(1);
+    first
+        .clone()
+        .mask_fill(first.equal_elem(k as i64), 0)
+        .reshape([b, h, w])
+}
+
 /// All meters of an evaluation, in task order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluator {
@@ -102,20 +122,40 @@ impl Evaluator {
         }
     }
 
-    /// Add one batch from device tensors: `outputs` and `targets` by task name.
+    /// Add one batch from device tensors: `outputs` and `targets` by task name. Segmentation
+    /// logits are reduced to labels on the device ([`first_argmax`]) before reading back.
     pub fn update_tensors(&mut self, task: &str, output: Tensor<4>, target: Tensor<4>) {
+        let Some((_, meter)) = self.meters.iter_mut().find(|(t, _)| t == task) else {
+            return;
+        };
         let dims = output.dims();
-        let o: Vec<f32> = output
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec()
-            .expect("f32 output");
-        let g: Vec<f32> = target
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec()
-            .expect("f32 target");
-        self.update(task, &o, dims, &g);
+        let host = |t: Tensor<4>| -> Vec<f32> {
+            t.into_data()
+                .convert::<f32>()
+                .try_to_vec()
+                .expect("f32 tensor data")
+        };
+        match meter {
+            TaskMeter::Segmentation(c) => {
+                let [_, k, _, _] = dims;
+                assert_eq!(
+                    k,
+                    c.classes(),
+                    "confusion meter: {k} channels for {} classes",
+                    c.classes()
+                );
+                let labels: Vec<usize> = first_argmax(output)
+                    .into_data()
+                    .convert::<i64>()
+                    .try_to_vec::<i64>()
+                    .expect("int labels")
+                    .into_iter()
+                    .map(|l| l as usize)
+                    .collect();
+                c.update_labels(&labels, &host(target));
+            }
+            m => m.update(&host(output), dims, &host(target)),
+        }
     }
 
     /// Add one batch of host data for `task` (ignored if the task has no meter).
@@ -167,5 +207,51 @@ impl Evaluator {
             s.values.insert("delta_m".into(), d);
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    /// Host reference: first index of the maximum, NaN never greater.
+    fn host_argmax(x: &[f32], [b, k, h, w]: [usize; 4]) -> Vec<i64> {
+        let hw = h * w;
+        let mut out = vec![];
+        for n in 0..b {
+            for i in 0..hw {
+                let (mut best, mut arg) = (x[n * k * hw + i], 0);
+                for c in 1..k {
+                    let v = x[n * k * hw + c * hw + i];
+                    if v > best {
+                        (best, arg) = (v, c as i64);
+                    }
+                }
+                out.push(arg);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn first_argmax_breaks_ties_like_the_host_meter() {
+        let dims = [2, 5, 3, 4];
+        let n: usize = dims.iter().product();
+        // few distinct values: many ties, including all-equal pixels
+        let mut v: Vec<f32> = (0..n).map(|i| ((i * 7919) % 3) as f32).collect();
+        v[0] = f32::NAN;
+        for c in 0..5 {
+            v[c * 12 + 5] = 1.5; // pixel 5 of image 0: all channels tied
+        }
+        let want = host_argmax(&v, dims);
+        let x = Tensor::<4>::from_data(TensorData::new(v, dims), &Device::default());
+        let got: Vec<i64> = first_argmax(x)
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap();
+        assert_eq!(got, want);
+        assert_eq!(got[5], 0, "all-tied pixel takes the first channel");
     }
 }
