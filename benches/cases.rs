@@ -5,6 +5,8 @@
 use burn::tensor::{Device, Distribution, Tensor};
 use mtlora::{ModelConfig, MultiTaskSwin};
 use mtlora_lora::BaseLinearConfig;
+use mtlora_pascal::dataset::{DatasetConfig, PascalDataset, PascalLoader};
+use mtlora_pascal::{PascalRoot, Task, TransformConfig};
 use mtlora_train::{Batch, TrainConfig, Trainer};
 
 const R64: &str = include_str!("../configs/mtlora_tiny_448_r64_scale4_pertask.toml");
@@ -21,11 +23,13 @@ pub struct Case {
 }
 
 /// Every case, in report order: the two headline cases first.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 12] = [
     "mtlora_r64_448_infer_b1",
     "mtlora_r64_448_train_b2",
     "tiny_64_infer_b1",
     "tiny_64_train_b2",
+    "tiny_64_epoch_loader",
+    "tiny_64_epoch_compute",
     "block_mtlora_linear_fc1_s0",
     "block_plain_linear_fc1_s0",
     "block_window_attention_shifted_s0",
@@ -122,6 +126,71 @@ fn train(name: &'static str, device: &Device) -> Case {
     }
 }
 
+/// Batch size and decode threads of the epoch cases (those of the embedded default run).
+const EPOCH_BATCH: usize = 4;
+const EPOCH_WORKERS: usize = 2;
+
+/// One training epoch of the embedded default run: the tiny model over the 96-id synthetic set
+/// with VOC-sized files (48 training images, augmented, 4 per step, 2 decode threads):
+/// `tiny_64_epoch_loader` decodes through
+/// `PascalLoader::epoch_prefetched` (what `train` runs: the next batch decodes on a background
+/// thread during the step), `tiny_64_epoch_compute` steps over the same batches decoded once
+/// before timing (compute alone). Their ratio is the loader's cost.
+fn epoch(name: &'static str, device: &Device) -> Case {
+    let cfg = config("tiny");
+    let ad = device.clone().autodiff();
+    let tasks: Vec<String> = cfg.tasks.iter().map(|t| t.name.clone()).collect();
+    let dataset = PascalDataset::new(
+        PascalRoot::new(crate::synthetic_voc_sized(96)),
+        DatasetConfig {
+            splits: vec!["train".into()],
+            tasks: tasks
+                .iter()
+                .map(|t| Task::from_name(t).expect("shipped task"))
+                .collect(),
+            transform: TransformConfig {
+                size: cfg.img_size,
+                ..Default::default()
+            },
+            augment: true,
+            seed: 0,
+        },
+    )
+    .expect("synthetic dataset");
+    let model = cfg.init(&ad).expect("model");
+    let mut trainer =
+        Trainer::new(cfg, TrainConfig::default(), model, ad.clone(), device.clone(), 1)
+            .expect("trainer");
+    let images = dataset.ids().len() / EPOCH_BATCH * EPOCH_BATCH;
+    let dev = device.clone();
+    let run: Box<dyn FnMut()> = if name == "tiny_64_epoch_loader" {
+        Box::new(move || {
+            let loader = PascalLoader::train(&dataset, EPOCH_BATCH, EPOCH_WORKERS, 0);
+            loader
+                .epoch_prefetched(0, &ad, |b| -> Result<bool, mtlora_train::TrainError> {
+                    let b = mtlora_train::run::to_batch(b.expect("batch"), &tasks)?;
+                    std::hint::black_box(trainer.step(std::slice::from_ref(&b), 0));
+                    Ok(true)
+                })
+                .expect("epoch");
+            dev.sync().expect("sync");
+        })
+    } else {
+        let loader = PascalLoader::train(&dataset, EPOCH_BATCH, EPOCH_WORKERS, 0);
+        let batches: Vec<Batch> = loader
+            .epoch(0, &ad)
+            .map(|b| mtlora_train::run::to_batch(b.expect("batch"), &tasks).expect("tasks"))
+            .collect();
+        Box::new(move || {
+            for b in &batches {
+                std::hint::black_box(trainer.step(std::slice::from_ref(b), 0));
+            }
+            dev.sync().expect("sync");
+        })
+    };
+    Case { name, images, run }
+}
+
 /// Stage-0 geometry of Swin-T at 448: 112×112 tokens of 96 channels.
 fn stage0_tokens(device: &Device) -> Tensor<3> {
     Tensor::random([1, 112 * 112, 96], Distribution::Normal(0.0, 1.0), device)
@@ -216,6 +285,8 @@ pub fn build(name: &str, device: &Device) -> Option<Case> {
     let name: &'static str = NAMES.iter().chain(&GPU_ONLY).find(|n| **n == name)?;
     Some(if name.starts_with("block_") {
         block(name, device)
+    } else if name.contains("_epoch_") {
+        epoch(name, device)
     } else if name.ends_with("_infer_b1") {
         infer(name, device)
     } else {
