@@ -158,9 +158,15 @@ fn epoch(name: &'static str, device: &Device) -> Case {
     )
     .expect("synthetic dataset");
     let model = cfg.init(&ad).expect("model");
-    let mut trainer =
-        Trainer::new(cfg, TrainConfig::default(), model, ad.clone(), device.clone(), 1)
-            .expect("trainer");
+    let mut trainer = Trainer::new(
+        cfg,
+        TrainConfig::default(),
+        model,
+        ad.clone(),
+        device.clone(),
+        1,
+    )
+    .expect("trainer");
     let images = dataset.ids().len() / EPOCH_BATCH * EPOCH_BATCH;
     let dev = device.clone();
     let run: Box<dyn FnMut()> = if name == "tiny_64_epoch_loader" {

@@ -30,6 +30,12 @@ pub struct BenchArgs {
     /// Timed runs per case (default 10, `--quick` 3; one untimed warm-up run before).
     #[arg(long)]
     runs: Option<usize>,
+    /// Repeat each case's measurements this many times, alternating ours and the references
+    /// (`--compare`) or the generic kernels (`--ablate`): medians are medians of the rounds'
+    /// medians, ratios medians of the per-round ratios (paired, so a VM that slows down between
+    /// two processes shifts both sides of a round)
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Also time the PyTorch references in the same run and print ratios: the official MTLoRA
     /// model (needs `MTLORA_OFFICIAL` = a scale-lab/MTLoRA checkout) and timm's plain Swin-T.
     /// `MTLORA_PYTHON` selects the interpreter; without Python only our numbers print.
@@ -170,6 +176,38 @@ fn reference(script: &str, case: &str, runs: usize) -> Result<Option<Value>> {
         .and_then(|l| serde_json::from_str(l).ok()))
 }
 
+/// One row from the rounds of a case: medians of the numeric fields that are times or ratios,
+/// the smallest minimum, the largest maximum and peak RSS; `rounds` says how many.
+fn combine_rounds(rounds: Vec<Value>) -> Value {
+    let mut out = rounds[0].clone();
+    let n = rounds.len();
+    out["rounds"] = json!(n);
+    if n == 1 {
+        return out;
+    }
+    let keys: Vec<String> = out
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    for k in keys {
+        let vals: Vec<f64> = rounds.iter().filter_map(|r| r[&k].as_f64()).collect();
+        if vals.len() != n {
+            continue;
+        }
+        let v = if k == "min_s" {
+            vals.iter().copied().fold(f64::INFINITY, f64::min)
+        } else if k == "max_s" || k.ends_with("_bytes") {
+            vals.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        } else if k.ends_with("_s") || k.starts_with("ratio_") {
+            stats(vals).0
+        } else {
+            continue;
+        };
+        out[&k] = json!(v);
+    }
+    out
+}
+
 /// Runs one case in a child process of this binary (its own peak RSS).
 fn run_child(exe: &Path, case: &str, runs: usize, generic: bool) -> Result<Value> {
     let mut cmd = Command::new(exe);
@@ -235,26 +273,32 @@ pub fn run(a: BenchArgs, cmdline: String) -> Result<std::process::ExitCode> {
         if !a.json {
             eprintln!("running {case} ({runs} runs) ...");
         }
-        let mut v = run_child(&exe, case, runs, false)?;
-        if a.ablate {
-            let g = run_child(&exe, case, runs, true)?;
-            v["generic_median_s"] = g["median_s"].clone();
-            v["generic_peak_rss_bytes"] = g["peak_rss_bytes"].clone();
-        }
-        if a.compare {
-            for (key, script) in [
-                ("official", "benches/reference/bench_official.py"),
-                ("timm", "benches/reference/bench_torch.py"),
-            ] {
-                if let Some(r) = reference(script, case, runs)? {
-                    v[format!("{key}_median_s")] = r["median_s"].clone();
-                    v[format!("{key}_peak_rss_bytes")] = r["peak_rss_bytes"].clone();
-                    if let (Some(m), Some(p)) = (v["median_s"].as_f64(), r["median_s"].as_f64()) {
-                        v[format!("ratio_vs_{key}")] = json!(m / p);
+        let mut per_round = vec![];
+        for _ in 0..a.rounds.max(1) {
+            let mut v = run_child(&exe, case, runs, false)?;
+            if a.ablate {
+                let g = run_child(&exe, case, runs, true)?;
+                v["generic_median_s"] = g["median_s"].clone();
+                v["generic_peak_rss_bytes"] = g["peak_rss_bytes"].clone();
+            }
+            if a.compare {
+                for (key, script) in [
+                    ("official", "benches/reference/bench_official.py"),
+                    ("timm", "benches/reference/bench_torch.py"),
+                ] {
+                    if let Some(r) = reference(script, case, runs)? {
+                        v[format!("{key}_median_s")] = r["median_s"].clone();
+                        v[format!("{key}_peak_rss_bytes")] = r["peak_rss_bytes"].clone();
+                        if let (Some(m), Some(p)) = (v["median_s"].as_f64(), r["median_s"].as_f64())
+                        {
+                            v[format!("ratio_vs_{key}")] = json!(m / p);
+                        }
                     }
                 }
             }
+            per_round.push(v);
         }
+        let v = combine_rounds(per_round);
         if a.json {
             println!("{v}");
         }
@@ -318,9 +362,14 @@ pub fn run(a: BenchArgs, cmdline: String) -> Result<std::process::ExitCode> {
     if !a.no_record {
         let date = crate::commands::timestamp();
         let section = format!(
-            "\n## `cargo xtask bench` run {date} UTC\n\n- **Command:** `{cmdline}`\n- **Machine:** {}\n- **Commit:** {}\n- **Runs per case:** {runs} (after one warm-up run), each case in its own process\n\n{table}",
+            "\n## `cargo xtask bench` run {date} UTC\n\n- **Command:** `{cmdline}`\n- **Machine:** {}\n- **Commit:** {}\n- **Runs per case:** {runs} (after one warm-up run), each case in its own process{rounds}\n\n{table}",
             machine(),
-            commit()
+            commit(),
+            rounds = if a.rounds > 1 {
+                format!("; {} alternating rounds (medians of round medians, ratios medians of per-round ratios)", a.rounds)
+            } else {
+                String::new()
+            }
         );
         let path = Path::new("benches/RESULTS.md");
         let mut text =
