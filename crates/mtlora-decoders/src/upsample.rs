@@ -37,9 +37,9 @@ pub fn upsample_bilinear(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
     }
     let dev = x.device();
     let [ho, wo] = size;
+    // per plane Mh·X·Mwᵀ as two batched products (the matrices broadcast): no transposed copies
     let mw = axis_matrix(w, wo, &dev); // [wo, w]
     let mh = axis_matrix(h, ho, &dev); // [ho, h]
-    // per plane Mh·X·Mwᵀ as two batched products (the matrices broadcast): no transposed copies
     let y = x
         .reshape([b * c, h, w])
         .matmul(mw.transpose().unsqueeze::<3>()); // [bc, h, wo]
@@ -84,13 +84,21 @@ mod tests {
     fn matches_the_per_pixel_rule_on_every_plane() {
         let dev = Device::default();
         let (b, c, h, w, ho, wo) = (2, 3, 5, 7, 12, 9);
-        let vals: Vec<f32> = (0..b * c * h * w).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
+        let vals: Vec<f32> = (0..b * c * h * w)
+            .map(|i| ((i * 37) % 11) as f32 - 5.0)
+            .collect();
         let x = Tensor::<4>::from_data(TensorData::new(vals.clone(), [b, c, h, w]), &dev);
-        let y: Vec<f32> = upsample_bilinear(x, [ho, wo]).into_data().try_to_vec().unwrap();
+        let y: Vec<f32> = upsample_bilinear(x, [ho, wo])
+            .into_data()
+            .try_to_vec()
+            .unwrap();
         for p in 0..b * c {
             let want = direct(&vals[p * h * w..(p + 1) * h * w], [h, w], [ho, wo]);
             for (got, want) in y[p * ho * wo..(p + 1) * ho * wo].iter().zip(&want) {
-                assert!((*got as f64 - want).abs() < 1e-5, "plane {p}: {got} vs {want}");
+                assert!(
+                    (*got as f64 - want).abs() < 1e-5,
+                    "plane {p}: {got} vs {want}"
+                );
             }
         }
     }
