@@ -30,8 +30,8 @@ fn parity_passes_and_fails_with_the_right_exit_code() {
     assert_eq!(out.matches("parity: PASS").count(), 2, "{out}");
 
     // a corrupted copy of a fixture must fail with exit code 1
-    let dir = std::env::temp_dir().join(format!("xtask-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
     let mut sidecar: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("tests/fixtures/losses.json")).unwrap(),
     )
@@ -50,8 +50,8 @@ fn parity_passes_and_fails_with_the_right_exit_code() {
 
 #[test]
 fn dataset_synth_then_verify() {
-    let dir = std::env::temp_dir().join(format!("xtask-synth-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("synth");
     let d = dir.to_str().unwrap();
     let (code, out) = xtask(&[
         "dataset", "synth", d, "--ids", "6", "--seed", "4", "--size", "48x36",
@@ -108,20 +108,16 @@ fn bench_prints_json_per_case() {
     assert!(code == 2 && out.contains("unknown case"), "{out}");
 }
 
-/// A temporary folder removed on drop.
-struct TempDir(PathBuf);
+/// A temporary folder removed on drop (the second field is the guard).
+struct TempDir(PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
 impl TempDir {
     fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        Self(d)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let t = tempfile::Builder::new()
+            .prefix(&format!("xtask-{name}-"))
+            .tempdir()
+            .unwrap();
+        Self(t.path().to_path_buf(), t)
     }
 }
 

@@ -26,11 +26,12 @@ fn xtask(args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xtask-train-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh folder, removed with everything in it when the guard drops (also on failure).
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("xtask-train-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 fn setup(dir: &Path, epochs: usize) -> (String, String) {
@@ -63,7 +64,8 @@ fn setup(dir: &Path, epochs: usize) -> (String, String) {
 
 #[test]
 fn killed_run_resumes_exactly_then_eval_and_predict() {
-    let dir = tmp("kill");
+    let guard = tmp("kill");
+    let dir = guard.path();
     let (cfg, data) = setup(&dir, 6);
     let a = dir.join("a");
     let (code, out) = xtask(&[
@@ -186,12 +188,12 @@ fn killed_run_resumes_exactly_then_eval_and_predict() {
         let w = if t == "overlay" { 5 * 80 } else { 80 };
         assert_eq!((plane.h, plane.w), (64, w), "{t}: original size");
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn bad_inputs() {
-    let dir = tmp("bad");
+    let guard = tmp("bad");
+    let dir = guard.path();
     let (cfg, data) = setup(&dir, 1);
     let tiny = std::fs::read_to_string(root().join("configs/mtlora_tiny_cpu.toml")).unwrap();
     let write = |name: &str, text: String| {
@@ -292,5 +294,4 @@ fn bad_inputs() {
     );
     // none of this damaged the run
     assert_eq!(std::fs::read(out_dir.join("metrics.json")).unwrap(), before);
-    let _ = std::fs::remove_dir_all(dir);
 }

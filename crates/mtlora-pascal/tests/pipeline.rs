@@ -17,11 +17,40 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mtlora-pascal-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh folder `<temp>/<random>/<name>`; the random parent (and so siblings such as
+/// `<name>.cache`) is removed with everything in it when this drops.
+struct Scratch {
+    _root: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path.as_os_str()
+    }
+}
+
+fn tmp(name: &str) -> Scratch {
+    let root = tempfile::Builder::new()
+        .prefix("mtlora-pascal-test-")
+        .tempdir()
+        .expect("temp folder");
+    let path = root.path().join(name);
+    std::fs::create_dir_all(&path).expect("scratch folder");
+    Scratch { _root: root, path }
 }
 
 fn copy_dir(src: &Path, dst: &Path) {
@@ -145,7 +174,7 @@ fn parts_index_is_regenerated_into_the_cache_not_the_dataset() {
     }
 }
 
-fn one_id_copy(name: &str) -> (PathBuf, PascalRoot, String) {
+fn one_id_copy(name: &str) -> (Scratch, PascalRoot, String) {
     let data = tmp(name);
     copy_dir(&fixtures().join("pascal_mini"), &data);
     let root = PascalRoot::new(&data).with_cache_dir(data.with_extension("cache"));

@@ -1,6 +1,6 @@
 //! Checkpoint round trip, import of the Microsoft-layout `.pth`, and bad-input errors.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, TensorData};
 use mtlora::{read_pth, read_safetensors, ModelConfig, NameContext};
@@ -14,10 +14,40 @@ fn config_a() -> ModelConfig {
     ModelConfig::from_json_str(&text).unwrap()
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mtlora-test-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh folder `<temp>/<random>/<name>`; the random parent (and so siblings such as
+/// `<name>.cache`) is removed with everything in it when this drops.
+struct Scratch {
+    _root: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.path.as_os_str()
+    }
+}
+
+fn tmp(name: &str) -> Scratch {
+    let root = tempfile::Builder::new()
+        .prefix("mtlora-test-")
+        .tempdir()
+        .expect("temp folder");
+    let path = root.path().join(name);
+    std::fs::create_dir_all(&path).expect("scratch folder");
+    Scratch { _root: root, path }
 }
 
 #[test]
@@ -28,7 +58,8 @@ fn checkpoint_round_trip_is_exact() {
     // load the fixture weights so every tensor (LoRA B included) is non-trivial
     let sd = read_safetensors(&fixtures().join("model_forward.safetensors")).unwrap();
     let (model, _) = cfg.init(&dev).unwrap().load_state_dict(&sd, &ctx);
-    let path = tmp("roundtrip").join("ckpt.safetensors");
+    let dir = tmp("roundtrip");
+    let path = dir.join("ckpt.safetensors");
     model.save_checkpoint(&path, &cfg).unwrap();
     let fresh = cfg
         .init(&dev)
