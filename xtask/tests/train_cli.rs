@@ -66,7 +66,7 @@ fn setup(dir: &Path, epochs: usize) -> (String, String) {
 fn killed_run_resumes_exactly_then_eval_and_predict() {
     let guard = tmp("kill");
     let dir = guard.path();
-    let (cfg, data) = setup(&dir, 6);
+    let (cfg, data) = setup(dir, 6);
     let a = dir.join("a");
     let (code, out) = xtask(&[
         "train",
@@ -194,7 +194,7 @@ fn killed_run_resumes_exactly_then_eval_and_predict() {
 fn bad_inputs() {
     let guard = tmp("bad");
     let dir = guard.path();
-    let (cfg, data) = setup(&dir, 1);
+    let (cfg, data) = setup(dir, 1);
     let tiny = std::fs::read_to_string(root().join("configs/mtlora_tiny_cpu.toml")).unwrap();
     let write = |name: &str, text: String| {
         let p = dir.join(name);
