@@ -148,13 +148,10 @@ fn resize_cubic_c<T: Copy + Into<f64>, const C: usize>(
     let tx = cubic_taps(p.w, dw);
     let ty = cubic_taps(p.h, dh);
     // horizontal pass: [h, dw, C]
-    let mut tmp = vec![0.0f64; p.h * dw * C];
-    for (row, trow) in p
-        .data
-        .chunks_exact(p.w * C)
-        .zip(tmp.chunks_exact_mut(dw * C))
-    {
-        for ((idx, w), o) in tx.iter().zip(trow.chunks_exact_mut(C)) {
+    // both passes append in order: no zero-filled buffers first
+    let mut tmp = Vec::with_capacity(p.h * dw * C);
+    for row in p.data.chunks_exact(p.w * C) {
+        for (idx, w) in &tx {
             let mut acc = [0.0f64; C];
             for j in 0..4 {
                 let s = &row[idx[j] * C..idx[j] * C + C];
@@ -162,28 +159,28 @@ fn resize_cubic_c<T: Copy + Into<f64>, const C: usize>(
                     acc[k] += w[j] * s[k].into();
                 }
             }
-            o.copy_from_slice(&acc);
+            tmp.extend_from_slice(&acc);
         }
     }
     // vertical pass
     let stride = dw * C;
-    let mut out = Plane::new(dh, dw, C);
-    for ((idx, w), o) in ty.iter().zip(out.data.chunks_exact_mut(stride)) {
+    let mut data = Vec::with_capacity(dh * stride);
+    for (idx, w) in &ty {
         let r = [
             &tmp[idx[0] * stride..(idx[0] + 1) * stride],
             &tmp[idx[1] * stride..(idx[1] + 1) * stride],
             &tmp[idx[2] * stride..(idx[2] + 1) * stride],
             &tmp[idx[3] * stride..(idx[3] + 1) * stride],
         ];
-        for (i, v) in o.iter_mut().enumerate() {
+        data.extend((0..stride).map(|i| {
             let mut acc = 0.0;
             for j in 0..4 {
                 acc += w[j] * r[j][i];
             }
-            *v = acc;
-        }
+            acc
+        }));
     }
-    out
+    Plane::from_vec(dh, dw, C, data)
 }
 
 /// Per-pixel `n/(‖n‖₂ + ε)` with ε = f64 machine epsilon (FixedResize on normals).
@@ -330,11 +327,11 @@ fn warp_cubic_c<T: Copy + Into<f64>, const C: usize>(
     let (h, w) = (p.h, p.w);
     let map = FixedMap::new(m, w);
     let table = cubic_table_2d();
-    let mut out = Plane::new(h, w, C);
+    // written pixel by pixel in order: no zero-filled buffer first
+    let mut data = Vec::with_capacity(h * w * C);
     let (hi, wi) = (h as i64, w as i64);
     for y in 0..h {
         let (x0, y0) = map.row(y, 16);
-        let orow = &mut out.data[y * w * C..(y + 1) * w * C];
         for x in 0..w {
             let xx = (x0 + map.adelta[x]) >> 5;
             let yy = (y0 + map.bdelta[x]) >> 5;
@@ -342,7 +339,7 @@ fn warp_cubic_c<T: Copy + Into<f64>, const C: usize>(
             let (sy, fy) = (yy >> 5, (yy & 31) as usize);
             let mut acc = [0.0f64; C];
             if sx + 2 < 0 || sy + 2 < 0 || sx > wi || sy > hi {
-                continue; // whole neighbourhood outside: border value 0
+                // whole neighbourhood outside: border value 0
             } else if sx >= 1 && sy >= 1 && sx + 2 < wi && sy + 2 < hi {
                 let wt = &table[fy * 32 + fx];
                 for j in 0..4 {
@@ -375,10 +372,10 @@ fn warp_cubic_c<T: Copy + Into<f64>, const C: usize>(
                     }
                 }
             }
-            orow[x * C..(x + 1) * C].copy_from_slice(&acc);
+            data.extend_from_slice(&acc);
         }
     }
-    out
+    Plane::from_vec(h, w, C, data)
 }
 
 /// `cv2.warpAffine` of a float plane with the given interpolation.
