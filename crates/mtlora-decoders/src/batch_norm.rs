@@ -69,31 +69,36 @@ impl BatchNorm2d {
         let [cw] = self.weight.shape().dims();
         assert_eq!(c, cw, "BatchNorm2d: {c} channels, expected {cw}");
         let dev = x.device();
-        let (mean, var) = if self.is_training(&dev) {
-            let flat = x.clone().swap_dims(0, 1).reshape([c, b * h * w]);
-            let mean = flat.clone().mean_dim(1); // [C,1]
-            let var = (flat - mean.clone()).square().mean_dim(1);
+        let shape = |t: Tensor<1>| t.reshape([1, c, 1, 1]);
+        if self.is_training(&dev) {
+            // batch statistics on the NCHW layout (no channel-major copy); the centred input is
+            // the one tensor autodiff keeps for both the variance and the output
             let n = (b * h * w) as f64;
+            let per_channel = |t: Tensor<4>| -> Tensor<1> {
+                t.reshape([b, c, h * w])
+                    .sum_dim(2)
+                    .sum_dim(0)
+                    .reshape([c])
+                    .div_scalar(n)
+            };
+            let mean = per_channel(x.clone());
+            let centred = x - shape(mean.clone());
+            let var = per_channel(centred.clone().square());
             let unbiased = var.clone().detach().mul_scalar(n / (n - 1.0).max(1.0));
             let m = self.momentum;
             let rm = self.running_mean.value_sync().to_device(&dev);
             let rv = self.running_var.value_sync().to_device(&dev);
             let nb = self.num_batches_tracked.value_sync().to_device(&dev);
-            self.running_mean.update(
-                (rm.mul_scalar(1.0 - m) + mean.clone().detach().reshape([c]).mul_scalar(m))
-                    .detach(),
-            );
+            self.running_mean
+                .update((rm.mul_scalar(1.0 - m) + mean.detach().mul_scalar(m)).detach());
             self.running_var
-                .update((rv.mul_scalar(1.0 - m) + unbiased.reshape([c]).mul_scalar(m)).detach());
+                .update((rv.mul_scalar(1.0 - m) + unbiased.mul_scalar(m)).detach());
             self.num_batches_tracked.update(nb.add_scalar(1.0).detach());
-            (mean.reshape([c]), var.reshape([c]))
-        } else {
-            (
-                self.running_mean.value_sync().to_device(&dev),
-                self.running_var.value_sync().to_device(&dev),
-            )
-        };
-        let shape = |t: Tensor<1>| t.reshape([1, c, 1, 1]);
+            let inv = var.add_scalar(self.epsilon).sqrt().recip();
+            return centred * shape(inv * self.weight.val()) + shape(self.bias.val());
+        }
+        let mean = self.running_mean.value_sync().to_device(&dev);
+        let var = self.running_var.value_sync().to_device(&dev);
         let inv = var.add_scalar(self.epsilon).sqrt().recip();
         (x - shape(mean)) * shape(inv * self.weight.val()) + shape(self.bias.val())
     }
