@@ -146,21 +146,26 @@ impl MultiTaskSwin {
         let mut outputs = Vec::with_capacity(self.num_tasks());
         let mut heads = Vec::with_capacity(self.num_tasks());
         for t in 0..self.num_tasks() {
-            let feats: Vec<Tensor<4>> = stages
+            let tokens: Vec<Tensor<3>> = stages
                 .iter()
-                .zip(&info)
-                .map(|(s, fi)| {
-                    let tokens = if self.use_task_streams && !s.tasks.is_empty() {
+                .map(|s| {
+                    if self.use_task_streams && !s.tasks.is_empty() {
                         s.tasks[t].clone()
                     } else {
                         s.shared.clone()
-                    };
-                    tokens_to_nchw(tokens, fi.resolution)
+                    }
                 })
                 .collect();
             let feats = match self.downsampler.get(t) {
-                Some(d) => d.forward(&feats),
-                None => feats,
+                Some(d) => {
+                    let res: Vec<[usize; 2]> = info.iter().map(|fi| fi.resolution).collect();
+                    d.forward_tokens(&tokens, &res)
+                }
+                None => tokens
+                    .into_iter()
+                    .zip(&info)
+                    .map(|(x, fi)| tokens_to_nchw(x, fi.resolution))
+                    .collect(),
             };
             if let Some(c) = caps.as_deref_mut() {
                 for (k, f) in feats.iter().enumerate() {
