@@ -48,9 +48,12 @@ pub fn train_step(
         });
     }
     let total = total.expect("at least one task");
-    // one read-back for every loss value: [L_0, ..., L_{T-1}, total]
+    // one read-back for every loss value, [L_0, ..., L_{T-1}, total], after the backward pass
+    // is queued (an asynchronous device is not stalled between forward and backward)
     terms.push(total.clone().detach());
-    let values: Vec<f32> = Tensor::cat(terms, 0)
+    let values = Tensor::cat(terms, 0);
+    let grads = GradientsParams::from_grads(total.backward(), model);
+    let values: Vec<f32> = values
         .into_data()
         .convert::<f32>()
         .try_to_vec()
@@ -59,7 +62,6 @@ pub fn train_step(
         values[..values.len() - 1].to_vec(),
         values[values.len() - 1],
     );
-    let grads = GradientsParams::from_grads(total.backward(), model);
     StepOutput {
         losses,
         total: total_value,
