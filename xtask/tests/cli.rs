@@ -163,3 +163,22 @@ fn doctor_names_this_builds_backends() {
         "{out}"
     );
 }
+
+#[test]
+fn absurd_recipe_values_are_refused_by_name() {
+    let dir = TempDir::new("absurd");
+    let out = dir.0.join("run");
+    let (code, text) = xtask(&[
+        "train",
+        "--epochs",
+        "18446744073709551615",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "an error, not a panic (101): {text}");
+    assert!(
+        text.contains("train.epochs") && !text.contains("panicked"),
+        "{text}"
+    );
+    assert!(!out.exists(), "nothing is written for a refused config");
+}

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::TrainError;
 use crate::schedule::{scale_lr, CosineSchedule};
 
+/// Largest accepted `train.epochs` (the paper trains 300).
+pub const MAX_EPOCHS: usize = 100_000;
+/// Largest accepted batch size, accumulation, worker or device count.
+pub const MAX_BATCH: usize = 65_536;
+
 /// Training recipe. Defaults are the paper's (training.md §1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -132,6 +137,42 @@ impl TrainConfig {
         }
         if self.clip_grad.is_nan() || self.clip_grad < 0.0 {
             return bad("train.clip_grad must be >= 0".into());
+        }
+        // sizes whose products (iterations, LR scaling) must not overflow or run for ever
+        for (name, v, max) in [
+            ("epochs", self.epochs, MAX_EPOCHS),
+            ("batch_size", self.batch_size, MAX_BATCH),
+            ("eval_batch_size", self.eval_batch_size, MAX_BATCH),
+            ("accumulation_steps", self.accumulation_steps, MAX_BATCH),
+            ("data_parallel", self.data_parallel, MAX_BATCH),
+            ("workers", self.workers, MAX_BATCH),
+        ] {
+            if v > max {
+                return bad(format!("train.{name} = {v} is above the limit {max}"));
+            }
+        }
+        if self.data_parallel == 0 {
+            return bad("train.data_parallel must be at least 1".into());
+        }
+        if !(self.base_lr.is_finite() && self.base_lr > 0.0) {
+            return bad(format!(
+                "train.base_lr must be finite and > 0, got {}",
+                self.base_lr
+            ));
+        }
+        for (name, v) in [
+            ("warmup_lr", self.warmup_lr),
+            ("min_lr", self.min_lr),
+            ("weight_decay", self.weight_decay),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(format!("train.{name} must be finite and >= 0, got {v}"));
+            }
+        }
+        if let Some((k, v)) = self.delta_m_baselines.iter().find(|(_, v)| !v.is_finite()) {
+            return bad(format!(
+                "train.delta_m_baselines.{k} must be finite, got {v}"
+            ));
         }
         Ok(())
     }
@@ -257,6 +298,34 @@ impl RunConfig {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn recipe_values_out_of_range_are_named() {
+        let check = |edit: &dyn Fn(&mut TrainConfig), what: &str| {
+            let mut t = TrainConfig::default();
+            edit(&mut t);
+            let e = t.validate().expect_err(what).to_string();
+            assert!(e.contains(what), "{what}: {e}");
+        };
+        check(&|t| t.epochs = usize::MAX, "train.epochs");
+        check(&|t| t.batch_size = 1 << 40, "train.batch_size");
+        check(&|t| t.data_parallel = 0, "train.data_parallel");
+        check(&|t| t.base_lr = f64::NAN, "train.base_lr");
+        check(&|t| t.base_lr = -1e-4, "train.base_lr");
+        check(&|t| t.warmup_lr = f64::INFINITY, "train.warmup_lr");
+        check(&|t| t.weight_decay = -0.05, "train.weight_decay");
+        check(&|t| t.min_lr = f64::NAN, "train.min_lr");
+        check(
+            &|t| {
+                t.delta_m_baselines.insert("semseg".into(), f64::NAN);
+            },
+            "train.delta_m_baselines.semseg",
+        );
+        TrainConfig::default()
+            .validate()
+            .expect("the paper's recipe is valid");
+    }
+
     use super::*;
 
     const TINY: &str = include_str!("../../../configs/mtlora_tiny_cpu.toml");
