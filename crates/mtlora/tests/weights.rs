@@ -1,6 +1,6 @@
 //! Checkpoint round trip, import of the Microsoft-layout `.pth`, and bad-input errors.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::tensor::{Device, TensorData};
 use mtlora::{read_pth, read_safetensors, ModelConfig, NameContext};
@@ -14,40 +14,12 @@ fn config_a() -> ModelConfig {
     ModelConfig::from_json_str(&text).unwrap()
 }
 
-/// A fresh folder `<temp>/<random>/<name>`; the random parent (and so siblings such as
-/// `<name>.cache`) is removed with everything in it when this drops.
-struct Scratch {
-    _root: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl AsRef<std::ffi::OsStr> for Scratch {
-    fn as_ref(&self) -> &std::ffi::OsStr {
-        self.path.as_os_str()
-    }
-}
-
-fn tmp(name: &str) -> Scratch {
-    let root = tempfile::Builder::new()
-        .prefix("mtlora-test-")
+/// A fresh temp folder, removed with its contents when the guard drops.
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("mtlora-test-{name}-"))
         .tempdir()
-        .expect("temp folder");
-    let path = root.path().join(name);
-    std::fs::create_dir_all(&path).expect("scratch folder");
-    Scratch { _root: root, path }
+        .expect("temp folder")
 }
 
 #[test]
@@ -59,7 +31,7 @@ fn checkpoint_round_trip_is_exact() {
     let sd = read_safetensors(&fixtures().join("model_forward.safetensors")).unwrap();
     let (model, _) = cfg.init(&dev).unwrap().load_state_dict(&sd, &ctx);
     let dir = tmp("roundtrip");
-    let path = dir.join("ckpt.safetensors");
+    let path = dir.path().join("ckpt.safetensors");
     model.save_checkpoint(&path, &cfg).unwrap();
     let fresh = cfg
         .init(&dev)
@@ -107,7 +79,8 @@ fn wrong_shapes_and_missing_keys_are_listed() {
 fn corrupt_and_missing_files_give_named_errors() {
     let cfg = config_a();
     let dev = Device::default();
-    let dir = tmp("corrupt");
+    let guard = tmp("corrupt");
+    let dir = guard.path();
     let garbage = dir.join("garbage.safetensors");
     std::fs::write(&garbage, b"this is not a tensor file").unwrap();
     let e = cfg
