@@ -296,6 +296,14 @@ impl AdamW {
 /// Global L2 norm of all gradients of `module`'s parameters: the L2 norm of the per-tensor L2
 /// norms in f32, read back once (reference `clip_grad_norm_`).
 pub fn global_grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
+    global_grad_norm_tensor(module, grads).map_or(0.0, |n| n.into_scalar::<f32>() as f64)
+}
+
+/// [`global_grad_norm`] left on the device (`[1]`; `None` without any gradient).
+pub fn global_grad_norm_tensor<M: Module>(
+    module: &M,
+    grads: &GradientsParams,
+) -> Option<Tensor<1>> {
     struct V<'a> {
         grads: &'a GradientsParams,
         norms: Vec<Tensor<1>>,
@@ -313,10 +321,9 @@ pub fn global_grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
     };
     module.visit(&mut v);
     if v.norms.is_empty() {
-        return 0.0;
+        return None;
     }
-    let n: f32 = Tensor::cat(v.norms, 0).square().sum().sqrt().into_scalar();
-    n as f64
+    Some(Tensor::cat(v.norms, 0).square().sum().sqrt())
 }
 
 /// Multiply every gradient of `module`'s parameters by `f`.
@@ -345,12 +352,23 @@ pub fn clip_grad_norm<M: Module>(
     max_norm: f64,
 ) -> (GradientsParams, f64, f64) {
     let norm = global_grad_norm(module, &grads);
+    let (grads, coef) = clip_with_norm(module, grads, max_norm, norm);
+    (grads, norm, coef)
+}
+
+/// [`clip_grad_norm`] with the global norm already read back; returns the gradients and the
+/// coefficient.
+pub fn clip_with_norm<M: Module>(
+    module: &M,
+    grads: GradientsParams,
+    max_norm: f64,
+    norm: f64,
+) -> (GradientsParams, f64) {
     let coef = (max_norm / (norm + 1e-6)).min(1.0);
     if coef >= 1.0 {
-        return (grads, norm, coef);
+        return (grads, coef);
     }
-    let grads = scale_grads(module, grads, coef);
-    (grads, norm, coef)
+    (scale_grads(module, grads, coef), coef)
 }
 
 #[cfg(test)]

@@ -18,6 +18,19 @@ pub struct StepOutput {
     pub heads: Vec<Tensor<4>>,
 }
 
+/// [`train_step`] with the loss values left on the device.
+pub(crate) struct DeferredStep {
+    /// `[L_0, …, L_{T-1}, total]`, detached.
+    pub values: Tensor<1>,
+    pub grads: GradientsParams,
+}
+
+/// `(per-task losses, total)` from a `[L_0, …, L_{T-1}, total]` read-back.
+pub(crate) fn split_losses(values: &[f32]) -> (Vec<f32>, f32) {
+    let n = values.len() - 1;
+    (values[..n].to_vec(), values[n])
+}
+
 /// One forward/backward: `total = Σ_t w_t·L_t` in task order. The model must live on an
 /// autodiff device and be in training mode; no optimizer step is taken.
 ///
@@ -30,6 +43,31 @@ pub fn train_step(
     kinds: &[TaskLossKind],
     weights: &[f64],
 ) -> StepOutput {
+    let (d, heads) = train_step_deferred(model, input, targets, kinds, weights);
+    let values: Vec<f32> = d
+        .values
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec()
+        .expect("f32 losses");
+    let (losses, total) = split_losses(&values);
+    StepOutput {
+        losses,
+        total,
+        grads: d.grads,
+        heads,
+    }
+}
+
+/// [`train_step`] without reading anything back (the trainer reads the losses together with the
+/// gradient norm: one device round trip per optimizer step).
+pub(crate) fn train_step_deferred(
+    model: &MultiTaskSwin,
+    input: Tensor<4>,
+    targets: &[Tensor<4>],
+    kinds: &[TaskLossKind],
+    weights: &[f64],
+) -> (DeferredStep, Vec<Tensor<4>>) {
     assert_eq!(
         targets.len(),
         model.num_tasks(),
@@ -48,24 +86,8 @@ pub fn train_step(
         });
     }
     let total = total.expect("at least one task");
-    // one read-back for every loss value, [L_0, ..., L_{T-1}, total], after the backward pass
-    // is queued (an asynchronous device is not stalled between forward and backward)
     terms.push(total.clone().detach());
     let values = Tensor::cat(terms, 0);
     let grads = GradientsParams::from_grads(total.backward(), model);
-    let values: Vec<f32> = values
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec()
-        .expect("f32 losses");
-    let (losses, total_value) = (
-        values[..values.len() - 1].to_vec(),
-        values[values.len() - 1],
-    );
-    StepOutput {
-        losses,
-        total: total_value,
-        grads,
-        heads: out.heads,
-    }
+    (DeferredStep { values, grads }, out.heads)
 }

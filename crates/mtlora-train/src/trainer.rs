@@ -13,9 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::TrainConfig;
 use crate::losses::{task_loss, TaskLossKind};
 use crate::metrics::{Baselines, Evaluator, Scores};
-use crate::optim::{clip_grad_norm, scale_grads, AdamW, AdamWConfig};
+use crate::optim::{clip_with_norm, global_grad_norm_tensor, scale_grads, AdamW, AdamWConfig};
 use crate::schedule::CosineSchedule;
-use crate::step::train_step;
 use crate::TrainError;
 
 /// One batch: input `[B, 3, H, W]` and targets in task order.
@@ -164,7 +163,7 @@ impl Trainer {
         let mut acc = GradientsAccumulator::new();
         let mut per = Vec::with_capacity(micro.len());
         for b in micro {
-            let out = train_step(
+            let (out, _) = crate::step::train_step_deferred(
                 &self.model,
                 b.image.clone(),
                 &b.targets,
@@ -172,9 +171,9 @@ impl Trainer {
                 &self.weights,
             );
             acc.accumulate(&self.model, out.grads);
-            per.push((out.losses, out.total));
+            per.push(out.values);
         }
-        self.apply(acc.grads(), &per, epoch, inspect)
+        self.apply(acc.grads(), Losses::Device(per), epoch, inspect)
     }
 
     /// [`Trainer::step`] with the micro-batches spread over data-parallel workers (one per
@@ -194,39 +193,66 @@ impl Trainer {
         let (grads, per) = dp
             .grads(&sm, micro)
             .map_err(|e| TrainError::Config(format!("data-parallel step: {e}")))?;
-        Ok(self.apply(grads, &per, epoch, &mut |_, _| {}))
+        Ok(self.apply(grads, Losses::Host(per), epoch, &mut |_, _| {}))
     }
 
-    /// Average the summed gradients and the losses of the micro-batches `per`, clip, check,
-    /// step, advance.
+    /// Average the summed gradients and the losses of the micro-batches, clip, check, step,
+    /// advance. Device-side losses are read back together with the gradient norm (one round
+    /// trip).
     fn apply(
         &mut self,
         grads: GradientsParams,
-        per: &[crate::parallel::MicroLosses],
+        losses: Losses,
         epoch: usize,
         inspect: &mut dyn FnMut(&MultiTaskSwin, &GradientsParams),
     ) -> IterRecord {
-        let k = per.len();
-        let mut losses = vec![0.0f64; self.tasks.len()];
-        let mut total = 0.0f64;
-        for (l, t) in per {
-            for (acc, v) in losses.iter_mut().zip(l) {
-                *acc += *v as f64 / k as f64;
-            }
-            total += *t as f64 / k as f64;
-        }
+        let k = match &losses {
+            Losses::Host(p) => p.len(),
+            Losses::Device(p) => p.len(),
+        };
         let mut grads = grads;
         if k > 1 {
             grads = scale_grads(&self.model, grads, 1.0 / k as f64);
         }
         inspect(&self.model, &grads);
+        let norm = global_grad_norm_tensor(&self.model, &grads);
+        let (per, grad_norm) = match losses {
+            Losses::Host(per) => {
+                let n = norm.map_or(0.0, |n| n.into_scalar::<f32>() as f64);
+                (per, n)
+            }
+            Losses::Device(values) => {
+                let width = values[0].dims()[0];
+                let mut all = values;
+                let has_norm = norm.is_some();
+                all.extend(norm);
+                let v: Vec<f32> = Tensor::cat(all, 0)
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec()
+                    .expect("f32 losses and norm");
+                let per = v[..k * width]
+                    .chunks_exact(width)
+                    .map(crate::step::split_losses)
+                    .collect();
+                (per, if has_norm { v[k * width] as f64 } else { 0.0 })
+            }
+        };
+        let mut losses = vec![0.0f64; self.tasks.len()];
+        let mut total = 0.0f64;
+        for (l, t) in &per {
+            for (acc, v) in losses.iter_mut().zip(l) {
+                *acc += *v as f64 / k as f64;
+            }
+            total += *t as f64 / k as f64;
+        }
         let lr = self.schedule.lr_used(self.iteration);
         let max_norm = if self.train_cfg.clip_grad > 0.0 {
             self.train_cfg.clip_grad
         } else {
             f64::INFINITY
         };
-        let (grads, grad_norm, clip_coef) = clip_grad_norm(&self.model, grads, max_norm);
+        let (grads, clip_coef) = clip_with_norm(&self.model, grads, max_norm, grad_norm);
         let finite = total.is_finite() && grad_norm.is_finite();
         if finite {
             let model = self.model.clone();
@@ -277,6 +303,13 @@ impl Trainer {
             &mut on_batch,
         )
     }
+}
+
+/// The micro-batches' loss values: read back already (data-parallel workers) or still on the
+/// device (`[L_0, …, L_{T-1}, total]` each).
+enum Losses {
+    Host(Vec<crate::parallel::MicroLosses>),
+    Device(Vec<Tensor<1>>),
 }
 
 /// Evaluate any model (evaluation mode) on `batches`.
