@@ -108,23 +108,18 @@ fn bench_prints_json_per_case() {
     assert!(code == 2 && out.contains("unknown case"), "{out}");
 }
 
-/// A temporary folder removed on drop (the second field is the guard).
-struct TempDir(PathBuf, #[allow(dead_code)] tempfile::TempDir);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let t = tempfile::Builder::new()
-            .prefix(&format!("xtask-{name}-"))
-            .tempdir()
-            .unwrap();
-        Self(t.path().to_path_buf(), t)
-    }
+/// A temporary folder removed (with its contents) when the guard drops.
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("xtask-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 #[test]
 fn init_is_repeatable_and_diff_tells_identical_from_different() {
-    let dir = TempDir::new("init-diff");
-    let f = |n: &str| dir.0.join(n).to_string_lossy().to_string();
+    let dir = tmp("init-diff");
+    let f = |n: &str| dir.path().join(n).to_string_lossy().to_string();
     for (name, seed) in [("a", "3"), ("b", "3"), ("c", "4")] {
         let (code, out) = xtask(&[
             "--quiet",
@@ -166,8 +161,8 @@ fn doctor_names_this_builds_backends() {
 
 #[test]
 fn absurd_recipe_values_are_refused_by_name() {
-    let dir = TempDir::new("absurd");
-    let out = dir.0.join("run");
+    let dir = tmp("absurd");
+    let out = dir.path().join("run");
     let (code, text) = xtask(&[
         "train",
         "--epochs",

@@ -299,33 +299,6 @@ impl RunConfig {
 #[cfg(test)]
 mod tests {
 
-    #[test]
-    fn recipe_values_out_of_range_are_named() {
-        let check = |edit: &dyn Fn(&mut TrainConfig), what: &str| {
-            let mut t = TrainConfig::default();
-            edit(&mut t);
-            let e = t.validate().expect_err(what).to_string();
-            assert!(e.contains(what), "{what}: {e}");
-        };
-        check(&|t| t.epochs = usize::MAX, "train.epochs");
-        check(&|t| t.batch_size = 1 << 40, "train.batch_size");
-        check(&|t| t.data_parallel = 0, "train.data_parallel");
-        check(&|t| t.base_lr = f64::NAN, "train.base_lr");
-        check(&|t| t.base_lr = -1e-4, "train.base_lr");
-        check(&|t| t.warmup_lr = f64::INFINITY, "train.warmup_lr");
-        check(&|t| t.weight_decay = -0.05, "train.weight_decay");
-        check(&|t| t.min_lr = f64::NAN, "train.min_lr");
-        check(
-            &|t| {
-                t.delta_m_baselines.insert("semseg".into(), f64::NAN);
-            },
-            "train.delta_m_baselines.semseg",
-        );
-        TrainConfig::default()
-            .validate()
-            .expect("the paper's recipe is valid");
-    }
-
     use super::*;
 
     const TINY: &str = include_str!("../../../configs/mtlora_tiny_cpu.toml");
@@ -365,5 +338,32 @@ mod tests {
         let s = t.schedule(10);
         assert!((s.base_lr - 5e-4 * 32.0 / 512.0).abs() < 1e-15);
         assert!(t.eval_after(0) && !t.eval_after(1) && t.eval_after(5) && t.eval_after(299));
+    }
+
+    #[test]
+    fn recipe_values_out_of_range_are_named() {
+        let check = |edit: &dyn Fn(&mut TrainConfig), what: &str| {
+            let mut t = TrainConfig::default();
+            edit(&mut t);
+            let e = t.validate().expect_err(what).to_string();
+            assert!(e.contains(what), "{what}: {e}");
+        };
+        check(&|t| t.epochs = usize::MAX, "train.epochs");
+        check(&|t| t.batch_size = 1 << 40, "train.batch_size");
+        check(&|t| t.data_parallel = 0, "train.data_parallel");
+        check(&|t| t.base_lr = f64::NAN, "train.base_lr");
+        check(&|t| t.base_lr = -1e-4, "train.base_lr");
+        check(&|t| t.warmup_lr = f64::INFINITY, "train.warmup_lr");
+        check(&|t| t.weight_decay = -0.05, "train.weight_decay");
+        check(&|t| t.min_lr = f64::NAN, "train.min_lr");
+        check(
+            &|t| {
+                t.delta_m_baselines.insert("semseg".into(), f64::NAN);
+            },
+            "train.delta_m_baselines.semseg",
+        );
+        TrainConfig::default()
+            .validate()
+            .expect("the paper's recipe is valid");
     }
 }

@@ -143,6 +143,7 @@ impl MultiTaskSwin {
             }
         }
         let info = self.backbone.feature_info().to_vec();
+        let grids: Vec<[usize; 2]> = info.iter().map(|fi| fi.resolution).collect();
         let mut outputs = Vec::with_capacity(self.num_tasks());
         let mut heads = Vec::with_capacity(self.num_tasks());
         for t in 0..self.num_tasks() {
@@ -157,10 +158,7 @@ impl MultiTaskSwin {
                 })
                 .collect();
             let feats = match self.downsampler.get(t) {
-                Some(d) => {
-                    let res: Vec<[usize; 2]> = info.iter().map(|fi| fi.resolution).collect();
-                    d.forward_tokens(&tokens, &res)
-                }
+                Some(d) => d.forward_tokens(&tokens, &grids),
                 None => tokens
                     .into_iter()
                     .zip(&info)

@@ -4,6 +4,29 @@
 /// Ignore label of segmentation targets.
 pub const IGNORE: f32 = 255.0;
 
+/// Per-pixel class of `[B, K, H, W]` logits, `[B·H·W]` in pixel order: the first channel holding
+/// the maximum (a NaN logit never compares greater).
+pub fn labels(logits: &[f32], [b, k, h, w]: [usize; 4]) -> Vec<usize> {
+    let hw = h * w;
+    let mut pred = vec![0usize; b * hw];
+    for n in 0..b {
+        let base = n * k * hw;
+        for i in 0..hw {
+            let mut best = logits[base + i];
+            let mut arg = 0;
+            for c in 1..k {
+                let v = logits[base + c * hw + i];
+                if v > best {
+                    best = v;
+                    arg = c;
+                }
+            }
+            pred[n * hw + i] = arg;
+        }
+    }
+    pred
+}
+
 /// Per-class tp/fp/fn accumulated over every pixel with `gt ≠ 255`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfusionMeter {
@@ -67,24 +90,7 @@ impl ConfusionMeter {
             "confusion meter: logits length"
         );
         assert_eq!(gt.len(), b * h * w, "confusion meter: gt length");
-        let hw = h * w;
-        let mut pred = vec![0usize; b * hw];
-        for n in 0..b {
-            let base = n * k * hw;
-            for i in 0..hw {
-                let mut best = logits[base + i];
-                let mut arg = 0;
-                for c in 1..k {
-                    let v = logits[base + c * hw + i];
-                    if v > best {
-                        best = v;
-                        arg = c;
-                    }
-                }
-                pred[n * hw + i] = arg;
-            }
-        }
-        self.update_labels(&pred, gt);
+        self.update_labels(&labels(logits, dims), gt);
     }
 
     /// IoU per class: `tp / max(tp + fp + fn, 1e-8)` (an absent class scores 0).

@@ -215,25 +215,6 @@ mod device_tests {
     use super::*;
     use burn::tensor::{Device, TensorData};
 
-    /// Host reference: first index of the maximum, NaN never greater.
-    fn host_argmax(x: &[f32], [b, k, h, w]: [usize; 4]) -> Vec<i64> {
-        let hw = h * w;
-        let mut out = vec![];
-        for n in 0..b {
-            for i in 0..hw {
-                let (mut best, mut arg) = (x[n * k * hw + i], 0);
-                for c in 1..k {
-                    let v = x[n * k * hw + c * hw + i];
-                    if v > best {
-                        (best, arg) = (v, c as i64);
-                    }
-                }
-                out.push(arg);
-            }
-        }
-        out
-    }
-
     #[test]
     fn first_argmax_breaks_ties_like_the_host_meter() {
         let dims = [2, 5, 3, 4];
@@ -244,7 +225,11 @@ mod device_tests {
         for c in 0..5 {
             v[c * 12 + 5] = 1.5; // pixel 5 of image 0: all channels tied
         }
-        let want = host_argmax(&v, dims);
+        // the host meter's rule (`ConfusionMeter::update`)
+        let want: Vec<i64> = confusion::labels(&v, dims)
+            .into_iter()
+            .map(|l| l as i64)
+            .collect();
         let x = Tensor::<4>::from_data(TensorData::new(v, dims), &Device::default());
         let got: Vec<i64> = first_argmax(x)
             .into_data()
