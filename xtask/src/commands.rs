@@ -475,7 +475,7 @@ fn parity(files: &[PathBuf], device_name: Option<&str>, quiet: bool) -> Result<E
     let mut all_pass = true;
     for path in files {
         println!("== {}", path.display());
-        match mtlora_train::parity::run(path, &dev) {
+        match mtlora_parity::run(path, &dev) {
             Ok(report) => {
                 print!("{}", report.render());
                 all_pass &= report.passed();

@@ -45,8 +45,11 @@ pub struct Group {
     pub informational: bool,
 }
 
+/// Why a group fails although no comparison failed: it compared nothing.
+const COMPARED_NOTHING: &str = "compared nothing (no tensor, scalar or check in this group)";
+
 impl Group {
-    /// Empty passing group.
+    /// Empty group: it fails until something is compared.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -69,6 +72,11 @@ impl Group {
             g.notes.push(n);
         }
         g
+    }
+
+    /// The verdict: every comparison within tolerance, and at least one made.
+    pub fn passed(&self) -> bool {
+        self.pass && self.count > 0
     }
 
     /// Record a failure note.
@@ -94,8 +102,17 @@ impl Group {
             ));
             return;
         }
-        let a = to_f64(mine);
-        let b = to_f64(reference);
+        let (a, b) = match (to_f64(mine), to_f64(reference)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                self.fail(format!("{what}: not readable as numbers ({e})"));
+                return;
+            }
+        };
+        if b.is_empty() {
+            self.fail(format!("{what}: the reference has no elements"));
+            return;
+        }
         let max_ref = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let mut max_abs = 0.0f64;
         let mut bad = 0usize;
@@ -160,12 +177,16 @@ impl Group {
             self.count,
             self.max_abs,
             self.max_rel,
-            match (self.pass, self.informational) {
+            match (self.passed(), self.informational) {
                 (true, _) => "PASS",
                 (false, false) => "FAIL",
                 (false, true) => "FAIL (informational, not in the verdict)",
             }
         );
+        if self.count == 0 {
+            s.push_str("\n    ");
+            s.push_str(COMPARED_NOTHING);
+        }
         for n in self.notes.iter().take(8) {
             s.push_str("\n    ");
             s.push_str(n);
@@ -178,11 +199,11 @@ impl Group {
 }
 
 /// Values of any supported dtype as f64.
-pub fn to_f64(d: &TensorData) -> Vec<f64> {
+pub fn to_f64(d: &TensorData) -> Result<Vec<f64>, String> {
     d.clone()
         .convert::<f64>()
         .try_to_vec::<f64>()
-        .unwrap_or_default()
+        .map_err(|e| format!("{e:?}"))
 }
 
 /// Group name of a capture: the part before the first `.` (`block0`, `stage1`, `down`, ...).
@@ -207,4 +228,27 @@ pub fn add_to(
         }
     };
     groups[idx].compare(what, mine, reference, tol);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_that_compared_nothing_fails() {
+        let g = Group::new("empty");
+        assert!(!g.passed());
+        assert!(g.line().contains("FAIL") && g.line().contains("compared nothing"));
+        let mut g = Group::new("one");
+        g.compare_abs("x", 1.0, 1.0, 0.0);
+        assert!(g.passed());
+    }
+
+    #[test]
+    fn an_empty_reference_tensor_fails() {
+        let mut g = Group::new("t");
+        let empty = TensorData::new(Vec::<f32>::new(), [0]);
+        g.compare("x", &empty, &empty, Tolerance::EXACT);
+        assert!(!g.passed());
+    }
 }

@@ -12,9 +12,9 @@ use mtlora_pascal::transforms::{fixed_resize, hflip, scale_rotate, ImageCast, In
 use mtlora_pascal::Plane;
 use serde_json::Value;
 
-use super::compare::{add_to, to_f64, Group, Tolerance};
-use super::fixture::Fixture;
-use super::ParityError;
+use crate::compare::{add_to, to_f64, Group, Tolerance};
+use crate::fixture::Fixture;
+use crate::ParityError;
 
 /// Allowed JPEG decoder difference on the 0..255 scale (FORMAT.md §11.2: "a few levels"; the
 /// visible fixture shows ≤ 3 between zune-jpeg and Pillow's libjpeg).
@@ -41,10 +41,14 @@ fn plane_data(p: &Plane<f64>) -> TensorData {
     }
 }
 
-fn to_plane(d: &TensorData) -> Plane<f64> {
+fn to_plane(what: &str, d: &TensorData) -> Result<Plane<f64>, ParityError> {
     let s = d.shape().to_vec();
+    let bad = |why: String| ParityError::Fixture(format!("{what}: {why}"));
+    if !(s.len() == 2 || s.len() == 3) {
+        return Err(bad(format!("shape {s:?} is not H×W or H×W×C")));
+    }
     let c = if s.len() == 3 { s[2] } else { 1 };
-    Plane::from_vec(s[0], s[1], c, to_f64(d))
+    Ok(Plane::from_vec(s[0], s[1], c, to_f64(d).map_err(bad)?))
 }
 
 fn tol_of(elem: &str) -> Tolerance {
@@ -62,7 +66,7 @@ fn parse_after(s: &str, key: &str) -> Option<f64> {
     rest[..end].parse().ok()
 }
 
-pub(super) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityError> {
+pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityError> {
     let dir = fx
         .json
         .get("dataset_dir")
@@ -170,7 +174,7 @@ pub(super) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityEr
         let Some(ref_img) = val.get(&format!("raw.{id}.image")) else {
             continue;
         };
-        let img = to_plane(ref_img);
+        let img = to_plane(&format!("raw.{id}.image"), ref_img)?;
         let mut fed = raw.clone();
         fed.image = img.map(|v| v as u8);
         let p = process(fed, &cfg, None);
@@ -236,7 +240,7 @@ pub(super) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityEr
         let Some(src) = ops.get(&format!("train_raw.{id}.{elem}")) else {
             continue;
         };
-        let src = to_plane(src);
+        let src = to_plane(&format!("train_raw.{id}.{elem}"), src)?;
         let task = elem_task(elem);
         let normals = task == Some(Task::Normals);
         let interp = if elem == "image" || normals {

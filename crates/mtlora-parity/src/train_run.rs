@@ -10,14 +10,14 @@ use mtlora_pascal::transforms::normalize_image;
 use mtlora_pascal::Plane;
 use serde_json::Value;
 
-use super::compare::{Group, Tolerance};
-use super::fixture::{num, str_list, Fixture};
-use super::metrics::baselines_from;
-use super::model_forward::build_loaded;
-use super::ParityError;
-use crate::config::TrainConfig;
-use crate::grads::grads_by_key;
-use crate::trainer::{Batch, IterRecord, Trainer};
+use crate::compare::{Group, Tolerance};
+use crate::fixture::{num, str_list, Fixture};
+use crate::metrics::baselines_from;
+use crate::model_forward::build_loaded;
+use crate::ParityError;
+use mtlora_train::config::TrainConfig;
+use mtlora_train::grads::grads_by_key;
+use mtlora_train::trainer::{Batch, IterRecord, Trainer};
 
 /// Tiers of `suggested_tolerances`: the verdict uses the last one (`loose`, calibrated for an
 /// independent port); `strict` is reported alongside, informational.
@@ -83,7 +83,7 @@ fn rel_to_max(g: &mut Group, k: &str, mine: &TensorData, reference: &TensorData,
     g.compare(k, mine, reference, Tolerance { rel: tol, abs: 0.0 });
 }
 
-pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
+pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
     let mut model_cfg = ModelConfig::from_json_value(fx.field("model")?)?;
     if let Some(w) = fx.json.get("loss_weights").and_then(Value::as_object) {
         for (k, v) in w {
@@ -137,9 +137,9 @@ pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
 
     // model from init.*
     let init: StateDict = fx
-        .tensors
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix("init.").map(|n| (n.to_string(), v.clone())))
+        .with_prefix("init.")
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v.clone()))
         .collect();
     let inner = device.clone();
     let device = inner.clone().autodiff();
@@ -231,7 +231,7 @@ pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
 struct Replay {
     tasks: Vec<String>,
     records: Vec<IterRecord>,
-    evals: Vec<(Value, crate::trainer::EvalResult)>,
+    evals: Vec<(Value, mtlora_train::trainer::EvalResult)>,
     iter1_grads: BTreeMap<String, TensorData>,
     sd: StateDict,
     init: StateDict,
@@ -322,11 +322,7 @@ fn judge(fx: &Fixture, tier_name: &str, r: &Replay) -> Result<Vec<Group>, Parity
         .and_then(num)
         .unwrap_or(1e-5);
     let mut g1 = Group::new(format!("iter1_grad({tier_name})"));
-    for (k, r) in fx
-        .tensors
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix("iter1_grad.").map(|n| (n, v)))
-    {
+    for (k, r) in fx.with_prefix("iter1_grad.") {
         match iter1_grads.get(k) {
             Some(m) if zero.iter().any(|z| z == k) => g1.compare(
                 k,
@@ -378,10 +374,12 @@ fn judge(fx: &Fixture, tier_name: &str, r: &Replay) -> Result<Vec<Group>, Parity
                         .iter()
                         .find(|(t, _)| t == task)
                         .map(|(_, m)| match (m, key) {
-                            (crate::metrics::TaskMeter::Segmentation(c), _) => c.miou(),
-                            (crate::metrics::TaskMeter::Saliency(s), "mIoU") => s.miou_maxthr(),
-                            (crate::metrics::TaskMeter::Saliency(s), _) => s.maxf(),
-                            (crate::metrics::TaskMeter::Normals(n), _) => n.mean(),
+                            (mtlora_train::metrics::TaskMeter::Segmentation(c), _) => c.miou(),
+                            (mtlora_train::metrics::TaskMeter::Saliency(s), "mIoU") => {
+                                s.miou_maxthr()
+                            }
+                            (mtlora_train::metrics::TaskMeter::Saliency(s), _) => s.maxf(),
+                            (mtlora_train::metrics::TaskMeter::Normals(n), _) => n.mean(),
                         });
                 if let (Some(m), Some(r), Some(a)) = (
                     mine,
@@ -421,11 +419,7 @@ fn judge(fx: &Fixture, tier_name: &str, r: &Replay) -> Result<Vec<Group>, Parity
     let sum_lrs: f64 = records.iter().map(|r| r.lr).sum();
     let mut fp = Group::new(format!("final_params({tier_name})"));
     let mut fz = Group::new("final_noise_only_biases(abs 2·Σlr)");
-    for (k, r) in fx
-        .tensors
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix("final.").map(|n| (n, v)))
-    {
+    for (k, r) in fx.with_prefix("final.") {
         let Some(m) = sd.get(k) else {
             fp.fail(format!("{k}: not in the model"));
             continue;
@@ -453,11 +447,7 @@ fn judge(fx: &Fixture, tier_name: &str, r: &Replay) -> Result<Vec<Group>, Parity
         }
     }
     let mut fb = Group::new(format!("final_bn({tier_name})"));
-    for (k, r) in fx
-        .tensors
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix("final_bn.").map(|n| (n, v)))
-    {
+    for (k, r) in fx.with_prefix("final_bn.") {
         let Some(m) = sd.get(k) else {
             fb.fail(format!("{k}: not in the model"));
             continue;

@@ -7,33 +7,25 @@ use burn::tensor::{Device, Tensor, TensorData};
 use mtlora::{ModelConfig, NameContext};
 use serde_json::Value;
 
-use super::compare::{add_to, Group, Tolerance};
-use super::fixture::{num, str_list, Fixture};
-use super::model_forward::{build_loaded, state_subset};
-use super::ParityError;
-use crate::grads::{grads_by_key, grads_from_keys};
-use crate::losses::TaskLossKind;
-use crate::optim::{AdamW, AdamWConfig};
-use crate::step::train_step;
+use crate::compare::{add_to, Group, Tolerance};
+use crate::fixture::{num, str_list, Fixture};
+use crate::model_forward::build_loaded;
+use crate::ParityError;
+use mtlora_train::grads::{grads_by_key, grads_from_keys};
+use mtlora_train::losses::TaskLossKind;
+use mtlora_train::optim::{AdamW, AdamWConfig};
+use mtlora_train::step::train_step;
 
-pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
+pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
     let cfg = ModelConfig::from_json_value(fx.field("model")?)?;
     let ctx = NameContext::new(&cfg);
     // Weights: "<file>.safetensors (keys listed in <file>.json state_keys)".
-    let from = fx
-        .json
-        .get("weights_from")
-        .and_then(Value::as_str)
-        .unwrap_or("model_forward.safetensors");
+    let from = fx.field("weights_from")?.as_str().ok_or_else(|| {
+        ParityError::Fixture("sidecar field \"weights_from\" is not a string".into())
+    })?;
     let file = from.split_whitespace().next().unwrap_or(from);
-    let wpath = fx.dir.join(file);
-    let wtensors = mtlora::read_safetensors(&wpath)?;
-    let keys_json = wpath.with_extension("json");
-    let state_keys = std::fs::read_to_string(&keys_json)
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|v| v.get("state_keys").cloned());
-    let state = state_subset(&wtensors, state_keys.as_ref());
+    let weights = Fixture::load(&fx.dir.join(file).with_extension("json"))?;
+    let state = weights.state(Some(weights.field("state_keys")?));
 
     let plain = device.clone();
     let device = plain.clone().autodiff();
@@ -84,7 +76,7 @@ pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
 
     // train-mode heads
     for (t, h) in tasks.iter().zip(&out.heads) {
-        if let Some(r) = fx.tensors.get(&format!("head_train.{t}")) {
+        if let Some(r) = fx.get(&format!("head_train.{t}")) {
             add_to(
                 &mut groups,
                 "head_train",
@@ -98,7 +90,7 @@ pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
 
     // trainable set
     let report = model.param_report(&cfg);
-    groups.push(super::param_counts::compare_counts(
+    groups.push(crate::param_counts::compare_counts(
         "trainable_set",
         &report,
         &serde_json::json!({ "trainable_names": fx.json.get("trainable_names").cloned().unwrap_or(Value::Null) }),
@@ -109,9 +101,9 @@ pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
     let without = str_list(fx.json.get("trainable_without_grad"));
     let mine = grads_by_key(&model, &out.grads, &ctx);
     let reference: BTreeMap<String, TensorData> = fx
-        .tensors
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix("grad.").map(|n| (n.to_string(), v.clone())))
+        .with_prefix("grad.")
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v.clone()))
         .collect();
     let mut gg = Group::new("grad");
     let mut gz = Group::new("grad_noise_only(abs 1e-5)");
@@ -144,7 +136,7 @@ pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
         let mut g = Group::new("grad_global_l2_norm");
         g.compare_scalar(
             "norm",
-            crate::optim::global_grad_norm(&model, &out.grads),
+            mtlora_train::optim::global_grad_norm(&model, &out.grads),
             r,
             1e-4,
         );
@@ -161,11 +153,7 @@ pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
 
     // BatchNorm running stats after the train forward
     let sd = model.state_dict(&ctx);
-    for (k, r) in fx
-        .tensors
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix("bn_after.").map(|n| (n, v)))
-    {
+    for (k, r) in fx.with_prefix("bn_after.") {
         match sd.get(k) {
             Some(m) => add_to(&mut groups, "bn_after", k, m, r, Tolerance::FORWARD),
             None => add_to(
@@ -195,11 +183,7 @@ pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
     let stepped = adamw.step(lr, model, &stored, &ctx);
     let after = stepped.state_dict(&ctx);
     let mut ag = Group::new("after_step(stored grads)");
-    for (k, r) in fx
-        .tensors
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix("after_step.").map(|n| (n, v)))
-    {
+    for (k, r) in fx.with_prefix("after_step.") {
         if zero.iter().any(|z| z == k) {
             continue;
         }

@@ -2,26 +2,13 @@
 
 use burn::tensor::{Device, Tensor};
 use mtlora::{ModelConfig, MultiTaskSwin, NameContext, StateDict};
-use serde_json::Value;
 
-use super::compare::{add_to, group_of, Group, Tolerance};
-use super::fixture::Fixture;
-use super::ParityError;
-
-/// State-dict entries of `tensors` named in `state_keys` (all tensors if the list is absent).
-pub(super) fn state_subset(tensors: &StateDict, state_keys: Option<&Value>) -> StateDict {
-    match state_keys.and_then(Value::as_array) {
-        Some(keys) => keys
-            .iter()
-            .filter_map(Value::as_str)
-            .filter_map(|k| tensors.get(k).map(|t| (k.to_string(), t.clone())))
-            .collect(),
-        None => tensors.clone(),
-    }
-}
+use crate::compare::{add_to, group_of, Group, Tolerance};
+use crate::fixture::Fixture;
+use crate::ParityError;
 
 /// Build the model of `cfg` on `device` and load `state` strictly.
-pub(super) fn build_loaded(
+pub(crate) fn build_loaded(
     cfg: &ModelConfig,
     state: &StateDict,
     device: &Device,
@@ -43,23 +30,23 @@ pub(super) fn build_loaded(
     Ok((model, g))
 }
 
-pub(super) fn input_tensor(fx: &Fixture, device: &Device) -> Result<Tensor<4>, ParityError> {
+pub(crate) fn input_tensor(fx: &Fixture, device: &Device) -> Result<Tensor<4>, ParityError> {
     Ok(Tensor::<4>::from_data(
         fx.tensor("input")?.clone().convert::<f32>(),
         device,
     ))
 }
 
-pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
+pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
     let cfg = ModelConfig::from_json_value(fx.field("model")?)?;
     let device = device.clone();
-    let state = state_subset(&fx.tensors, fx.json.get("state_keys"));
+    let state = fx.state(fx.json.get("state_keys"));
     let (model, load) = build_loaded(&cfg, &state, &device)?;
     let mut groups = vec![load];
     let (_, caps) = model.forward_traced(input_tensor(fx, &device)?, &cfg.task_names());
     let mut seen = std::collections::BTreeSet::new();
     for (name, data) in &caps {
-        if let Some(r) = fx.tensors.get(name) {
+        if let Some(r) = fx.get(name) {
             add_to(
                 &mut groups,
                 &group_of(name),
@@ -73,8 +60,7 @@ pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
     }
     let capture_prefixes = ["embed", "block", "stage", "down.", "head.", "out."];
     let missing: Vec<&String> = fx
-        .tensors
-        .keys()
+        .names()
         .filter(|k| !state.contains_key(*k) && *k != "input")
         .filter(|k| capture_prefixes.iter().any(|p| k.starts_with(p)))
         .filter(|k| !seen.contains(*k))
@@ -89,7 +75,7 @@ pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
         },
     ));
     if let Some(p) = fx.json.get("params") {
-        groups.push(super::param_counts::compare_counts(
+        groups.push(crate::param_counts::compare_counts(
             "params",
             &model.param_report(&cfg),
             p,

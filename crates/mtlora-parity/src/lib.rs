@@ -1,4 +1,4 @@
-//! Parity checks against the reference fixtures (FORMAT.md): each fixture sidecar
+//! Parity checks of mtlora-rs against the reference fixtures (FORMAT.md): each fixture sidecar
 //! `NAME.json` (+ `NAME.safetensors` beside it) is rebuilt from the sidecar alone, run, and
 //! every captured tensor compared with the FORMAT.md §12 thresholds.
 
@@ -47,7 +47,7 @@ impl Report {
     pub fn failed(&self) -> usize {
         self.groups
             .iter()
-            .filter(|g| !g.pass && !g.informational)
+            .filter(|g| !g.passed() && !g.informational)
             .count()
     }
 
@@ -85,7 +85,7 @@ pub fn run(sidecar: &Path, device: &burn::tensor::Device) -> Result<Report, Pari
         .and_then(|v| v.as_str())
         .unwrap_or("")
         .to_string();
-    let groups = match kind.as_str() {
+    let mut groups = match kind.as_str() {
         "model_forward" => model_forward::run(&fx, device)?,
         "swin_backbone_only" => swin_backbone::run(&fx, device)?,
         "train_step" => train_step::run(&fx, device)?,
@@ -102,8 +102,41 @@ pub fn run(sidecar: &Path, device: &burn::tensor::Device) -> Result<Report, Pari
             )))
         }
     };
+    // every tensor of the fixture must have been consumed by some check
+    let unused = fx.unused();
+    let listed: Vec<&str> = unused.iter().take(5).map(String::as_str).collect();
+    groups.push(Group::check(
+        "coverage",
+        unused.is_empty(),
+        if unused.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "{} fixture tensor(s) read by no check: {}{}",
+                unused.len(),
+                listed.join(", "),
+                if unused.len() > 5 { ", ..." } else { "" }
+            )
+        },
+    ));
     Ok(Report {
         fixture: kind,
         groups,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_without_groups_or_with_an_empty_group_fails() {
+        assert!(!Report::default().passed());
+        let r = Report {
+            fixture: "x".into(),
+            groups: vec![Group::check("ok", true, ""), Group::new("empty")],
+        };
+        assert!(!r.passed());
+        assert!(r.render().ends_with("parity: FAIL (1 of 2 failed)\n"));
+    }
 }

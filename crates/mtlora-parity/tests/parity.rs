@@ -9,8 +9,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn assert_parity(name: &str) {
-    let report =
-        mtlora_train::parity::run(&fixture(name), &burn::tensor::Device::default()).unwrap();
+    let report = mtlora_parity::run(&fixture(name), &burn::tensor::Device::default()).unwrap();
     let text = report.render();
     println!("{text}");
     assert!(report.passed(), "{name}:\n{text}");
@@ -71,7 +70,7 @@ fn shipped_configs_match_param_counts() {
 
 #[test]
 fn bad_fixture_paths_are_errors_not_panics() {
-    let e = mtlora_train::parity::run(
+    let e = mtlora_parity::run(
         &fixture("does_not_exist.json"),
         &burn::tensor::Device::default(),
     )

@@ -4,10 +4,12 @@
 use burn::tensor::Device;
 use serde_json::Value;
 
-use super::compare::Group;
-use super::fixture::{num, Fixture};
-use super::ParityError;
-use crate::metrics::{beta_thresholds, delta_m, mask_thresholds, Baselines, Evaluator, TaskMeter};
+use crate::compare::Group;
+use crate::fixture::{num, Fixture};
+use crate::ParityError;
+use mtlora_train::metrics::{
+    beta_thresholds, delta_m, mask_thresholds, Baselines, Evaluator, TaskMeter,
+};
 
 /// Relative tolerance of recomputed scores (FORMAT.md §12).
 const SCORE_REL: f64 = 1e-12;
@@ -19,7 +21,7 @@ fn nums(v: Option<&Value>) -> Vec<f64> {
 }
 
 /// Compare a list of numbers with the reference list at `v`.
-pub(super) fn compare_list(g: &mut Group, what: &str, mine: &[f64], v: Option<&Value>, rel: f64) {
+pub(crate) fn compare_list(g: &mut Group, what: &str, mine: &[f64], v: Option<&Value>, rel: f64) {
     let r = nums(v);
     if r.len() != mine.len() {
         g.fail(format!(
@@ -35,7 +37,7 @@ pub(super) fn compare_list(g: &mut Group, what: &str, mine: &[f64], v: Option<&V
 }
 
 /// Baselines from a `{task: {metric: value}}` JSON object (defaults where absent).
-pub(super) fn baselines_from(v: Option<&Value>) -> Baselines {
+pub(crate) fn baselines_from(v: Option<&Value>) -> Baselines {
     let mut b = Baselines::default();
     if let Some(obj) = v.and_then(Value::as_object) {
         for (task, m) in obj {
@@ -49,7 +51,7 @@ pub(super) fn baselines_from(v: Option<&Value>) -> Baselines {
 
 /// Compare an evaluator's results with a reference `scores` object (fractions for mIoU-type
 /// values, as the reference reports them). `groups` receives one group per task.
-pub(super) fn compare_scores(ev: &Evaluator, scores: &Value, rel: f64, groups: &mut Vec<Group>) {
+pub(crate) fn compare_scores(ev: &Evaluator, scores: &Value, rel: f64, groups: &mut Vec<Group>) {
     for (task, meter) in &ev.meters {
         let r = scores.get(task);
         let mut g = Group::new(format!("scores.{task}"));
@@ -91,7 +93,7 @@ pub(super) fn compare_scores(ev: &Evaluator, scores: &Value, rel: f64, groups: &
 }
 
 /// Compare meter internals (`meter_internals` object).
-pub(super) fn compare_internals(ev: &Evaluator, internals: &Value, groups: &mut Vec<Group>) {
+pub(crate) fn compare_internals(ev: &Evaluator, internals: &Value, groups: &mut Vec<Group>) {
     for (task, meter) in &ev.meters {
         let r = internals.get(task);
         let get = |k: &str| r.and_then(|r| r.get(k));
@@ -185,7 +187,7 @@ pub(super) fn compare_internals(ev: &Evaluator, internals: &Value, groups: &mut 
 }
 
 /// Compare Δm of the evaluator with a reference `delta_m` object.
-pub(super) fn compare_delta_m(ev: &Evaluator, dm: &Value, rel: f64, groups: &mut Vec<Group>) {
+pub(crate) fn compare_delta_m(ev: &Evaluator, dm: &Value, rel: f64, groups: &mut Vec<Group>) {
     let mut g = Group::new("delta_m");
     let mine = ev.scores();
     match (mine.get("delta_m"), dm.get("delta_m_percent").and_then(num)) {
@@ -213,8 +215,8 @@ pub(super) fn compare_delta_m(ev: &Evaluator, dm: &Value, rel: f64, groups: &mut
     groups.push(g);
 }
 
-pub(super) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityError> {
-    let tasks: Vec<String> = super::fixture::str_list(fx.json.get("tasks"));
+pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityError> {
+    let tasks: Vec<String> = crate::fixture::str_list(fx.json.get("tasks"));
     let nb = fx
         .field("batch_sizes")?
         .as_array()

@@ -4,16 +4,16 @@ use burn::tensor::Device;
 use mtlora::{ModelConfig, ParamReport};
 use serde_json::Value;
 
-use super::compare::Group;
-use super::fixture::Fixture;
-use super::ParityError;
+use crate::compare::Group;
+use crate::fixture::Fixture;
+use crate::ParityError;
 
 fn get_usize(v: &Value, k: &str) -> Option<usize> {
     v.get(k).and_then(Value::as_u64).map(|x| x as usize)
 }
 
 /// Compare a [`ParamReport`] with a reference entry (exact).
-pub(super) fn compare_counts(name: &str, r: &ParamReport, reference: &Value) -> Group {
+pub(crate) fn compare_counts(name: &str, r: &ParamReport, reference: &Value) -> Group {
     let mut g = Group::new(name);
     let mut eq = |what: String, mine: usize, theirs: Option<usize>| {
         if let Some(t) = theirs {
@@ -102,7 +102,7 @@ pub(super) fn compare_counts(name: &str, r: &ParamReport, reference: &Value) -> 
     g
 }
 
-pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
+pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
     let configs = fx
         .field("configs")?
         .as_array()

@@ -7,16 +7,16 @@ use burn::tensor::{Device, TensorData};
 use mtlora::{load_tensors, read_pth, ModelConfig, NameContext};
 use serde_json::Value;
 
-use super::compare::{add_to, group_of, Group, Tolerance};
-use super::fixture::{str_list, Fixture};
-use super::model_forward::{input_tensor, state_subset};
-use super::ParityError;
+use crate::compare::{add_to, group_of, Group, Tolerance};
+use crate::fixture::{str_list, Fixture};
+use crate::model_forward::input_tensor;
+use crate::ParityError;
 
 fn strs(v: Option<&Value>) -> BTreeSet<String> {
     str_list(v).into_iter().collect()
 }
 
-pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
+pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
     let mut cfg = ModelConfig::from_json_value(fx.field("model")?)?;
     if let Some(m) = cfg.mtlora.as_mut() {
         m.enabled = false;
@@ -27,7 +27,7 @@ pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
         .swin()
         .init(&device)
         .map_err(|e| mtlora::ModelError::Config(e.0))?;
-    let state = state_subset(&fx.tensors, fx.json.get("state_keys"));
+    let state = fx.state(fx.json.get("state_keys"));
     let (backbone, report) = load_tensors(backbone, &state, &ctx, "");
     let mut load = Group::check("load_state_dict", true, "");
     if let Err(e) = report.ensure_strict() {
@@ -41,7 +41,7 @@ pub(super) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
         if name.contains(".task.") {
             continue;
         }
-        if let Some(r) = fx.tensors.get(&name) {
+        if let Some(r) = fx.get(&name) {
             add_to(
                 &mut groups,
                 &group_of(&name),

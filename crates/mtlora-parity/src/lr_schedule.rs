@@ -3,10 +3,10 @@
 use burn::tensor::Device;
 use serde_json::Value;
 
-use super::compare::Group;
-use super::fixture::{num, Fixture};
-use super::ParityError;
-use crate::schedule::CosineSchedule;
+use crate::compare::Group;
+use crate::fixture::{num, Fixture};
+use crate::ParityError;
+use mtlora_train::schedule::CosineSchedule;
 
 const LR_REL: f64 = 1e-12;
 
@@ -27,7 +27,7 @@ fn schedule_of(run: &Value) -> Result<(CosineSchedule, usize), ParityError> {
     Ok((s, epochs * n))
 }
 
-pub(super) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityError> {
+pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityError> {
     let mut groups = vec![];
     let runs: Vec<(String, Value)> = fx
         .json

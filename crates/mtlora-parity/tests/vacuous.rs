@@ -1,0 +1,116 @@
+//! Parity cannot pass vacuously: a fixture with a renamed tensor, a deleted sidecar field or a
+//! tensor no check reads is a FAIL (or an error naming what is wrong), never a PASS.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+/// A copy of `losses.{json,safetensors}` in `dir`, with `edit_json` and `edit_tensors` applied.
+fn edited_losses(
+    dir: &Path,
+    edit_json: impl FnOnce(&mut serde_json::Map<String, Value>),
+    edit_tensors: impl FnOnce(&mut mtlora::StateDict),
+) -> PathBuf {
+    let text = std::fs::read_to_string(fixtures().join("losses.json")).unwrap();
+    let mut json: Value = serde_json::from_str(&text).unwrap();
+    edit_json(json.as_object_mut().unwrap());
+    let sidecar = dir.join("losses.json");
+    std::fs::write(&sidecar, serde_json::to_string(&json).unwrap()).unwrap();
+    let mut tensors = mtlora::read_safetensors(&fixtures().join("losses.safetensors")).unwrap();
+    edit_tensors(&mut tensors);
+    mtlora::write_safetensors(&dir.join("losses.safetensors"), &tensors, None).unwrap();
+    sidecar
+}
+
+fn verdict(sidecar: &Path) -> Result<String, String> {
+    match mtlora_parity::run(sidecar, &Device::default()) {
+        Ok(r) if r.passed() => Ok(r.render()),
+        Ok(r) => Err(r.render()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[test]
+fn the_unedited_copy_passes() {
+    // the control: the copying itself changes nothing
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = edited_losses(dir.path(), |_| {}, |_| {});
+    verdict(&sidecar).expect("unedited copy passes");
+}
+
+#[test]
+fn renamed_tensor_and_deleted_field_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = edited_losses(
+        dir.path(),
+        |j| {
+            j.remove("multitask");
+        },
+        |t| {
+            let v = t.remove("sal_regular.logits").unwrap();
+            t.insert("sal_regular.logits_renamed".into(), v);
+        },
+    );
+    let why = verdict(&sidecar).expect_err("must not pass");
+    assert!(why.contains("multitask"), "{why}");
+
+    // each edit alone is caught as well, naming what is wrong
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = edited_losses(
+        dir.path(),
+        |j| {
+            j.remove("multitask");
+        },
+        |_| {},
+    );
+    let why = verdict(&sidecar).expect_err("deleted field");
+    assert!(why.contains("missing field `multitask`"), "{why}");
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = edited_losses(
+        dir.path(),
+        |_| {},
+        |t| {
+            let v = t.remove("sal_regular.logits").unwrap();
+            t.insert("sal_regular.logits_renamed".into(), v);
+        },
+    );
+    let why = verdict(&sidecar).expect_err("renamed tensor");
+    assert!(why.contains("\"sal_regular.logits\" is missing"), "{why}");
+}
+
+#[test]
+fn a_tensor_no_check_reads_fails_coverage() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = edited_losses(
+        dir.path(),
+        |_| {},
+        |t| {
+            let v = t["sal_regular.logits"].clone();
+            t.insert("extra_case.logits".into(), v);
+        },
+    );
+    let why = verdict(&sidecar).expect_err("unread tensor");
+    assert!(
+        why.contains("coverage") && why.contains("extra_case.logits"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_case_field_of_the_wrong_type_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = edited_losses(
+        dir.path(),
+        |j| {
+            j["cases"][0]["official_value"] = Value::String("four".into());
+        },
+        |_| {},
+    );
+    let why = verdict(&sidecar).expect_err("mistyped field");
+    assert!(why.contains("\"four\""), "{why}");
+}
