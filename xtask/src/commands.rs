@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use mtlora_train::metrics::Baselines;
+use mtlora_metrics::Baselines;
 use mtlora_train::run::RunOptions;
 use mtlora_train::RunConfig;
 

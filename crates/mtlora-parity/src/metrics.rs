@@ -7,9 +7,7 @@ use serde_json::Value;
 use crate::compare::Group;
 use crate::fixture::{num, Fixture};
 use crate::ParityError;
-use mtlora_train::metrics::{
-    beta_thresholds, delta_m, mask_thresholds, Baselines, Evaluator, TaskMeter,
-};
+use mtlora_metrics::{beta_thresholds, delta_m, mask_thresholds, Baselines, Evaluator, TaskMeter};
 
 /// Relative tolerance of recomputed scores (FORMAT.md §12).
 const SCORE_REL: f64 = 1e-12;

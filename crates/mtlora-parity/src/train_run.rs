@@ -374,12 +374,10 @@ fn judge(fx: &Fixture, tier_name: &str, r: &Replay) -> Result<Vec<Group>, Parity
                         .iter()
                         .find(|(t, _)| t == task)
                         .map(|(_, m)| match (m, key) {
-                            (mtlora_train::metrics::TaskMeter::Segmentation(c), _) => c.miou(),
-                            (mtlora_train::metrics::TaskMeter::Saliency(s), "mIoU") => {
-                                s.miou_maxthr()
-                            }
-                            (mtlora_train::metrics::TaskMeter::Saliency(s), _) => s.maxf(),
-                            (mtlora_train::metrics::TaskMeter::Normals(n), _) => n.mean(),
+                            (mtlora_metrics::TaskMeter::Segmentation(c), _) => c.miou(),
+                            (mtlora_metrics::TaskMeter::Saliency(s), "mIoU") => s.miou_maxthr(),
+                            (mtlora_metrics::TaskMeter::Saliency(s), _) => s.maxf(),
+                            (mtlora_metrics::TaskMeter::Normals(n), _) => n.mean(),
                         });
                 if let (Some(m), Some(r), Some(a)) = (
                     mine,

@@ -77,7 +77,7 @@ impl Default for TrainConfig {
             workers: 2,
             augment: true,
             seed: 0,
-            delta_m_baselines: crate::metrics::Baselines::default().0,
+            delta_m_baselines: mtlora_metrics::Baselines::default().0,
         }
     }
 }

@@ -10,11 +10,11 @@ use mtlora_pascal::dataset::PascalLoader;
 use crate::checkpoint;
 use crate::config::RunConfig;
 use crate::losses::TaskLossKind;
-use crate::metrics::Baselines;
 use crate::record::EvalRecord;
 use crate::run::{open_split, to_batch, Observer};
 use crate::trainer::evaluate_model;
 use crate::TrainError;
+use mtlora_metrics::Baselines;
 
 /// A model ready for inference.
 pub struct Loaded {

@@ -8,7 +8,6 @@ mod error;
 pub mod grads;
 pub mod inference;
 pub mod losses;
-pub mod metrics;
 pub mod optim;
 pub mod parallel;
 pub mod predict;

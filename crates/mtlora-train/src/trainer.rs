@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::losses::{task_loss, TaskLossKind};
-use crate::metrics::{Baselines, Evaluator, Scores};
 use crate::optim::{clip_with_norm, global_grad_norm_tensor, scale_grads, AdamW, AdamWConfig};
 use crate::schedule::CosineSchedule;
 use crate::TrainError;
+use mtlora_metrics::{Baselines, Evaluator, Scores};
 
 /// One batch: input `[B, 3, H, W]` and targets in task order.
 #[derive(Debug, Clone)]

@@ -1,20 +1,28 @@
-//! Evaluation metrics accumulated over a whole split (metrics.md), with the names of
-//! metrics.md §8 (`semseg.miou`, `sal.miou_maxthr`, `normals.mean_angle_deg`, ...).
+//! Evaluation metrics of MTLoRA accumulated over a whole split (metrics.md), with the names of
+//! metrics.md §8 (`semseg.miou`, `sal.miou_maxthr`, `normals.mean_angle_deg`, ...): confusion
+//! matrix / mIoU, saliency (mIoU at the best threshold, max F), surface-normal angle errors
+//! and Δm.
+//!
+//! Host data only by default (no burn). The `burn` feature adds device-side label reduction
+//! ([`first_argmax`]) and [`Evaluator::update_tensors`] for burn tensors.
 
 mod confusion;
 mod delta_m;
 mod normals;
 mod saliency;
+#[cfg(feature = "burn")]
+mod tensor;
 
 use std::collections::BTreeMap;
 
-use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-pub use confusion::ConfusionMeter;
+pub use confusion::{labels as first_max_labels, ConfusionMeter};
 pub use delta_m::{delta_m, lower_is_better, Baselines};
 pub use normals::{decode_prediction, NormalsMeter, Sum};
 pub use saliency::{beta_thresholds, mask_thresholds, probability, BetaCounts, SaliencyMeter};
+#[cfg(feature = "burn")]
+pub use tensor::first_argmax;
 
 /// The meter of one task.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,26 +89,6 @@ impl Scores {
     }
 }
 
-/// Per-pixel class of `[B, K, H, W]` logits as `[B, H, W]`: the **first** channel holding the
-/// maximum (the host meter's rule and PyTorch's), on any backend: `min{c : x_c = max_c x}`,
-/// which does not depend on how a backend's `argmax` breaks ties. A pixel with a NaN logit may
-/// get class 0 (NaN reaches the max); the host loop skips NaNs.
-pub fn first_argmax(logits: Tensor<4>) -> Tensor<3, Int> {
-    let [b, k, h, w] = logits.dims();
-    let dev = logits.device();
-    let max = logits.clone().max_dim(1).expand([b, k, h, w]);
-    let channel = Tensor::<1, Int>::arange(0..k as i64, &dev)
-        .reshape([1, k, 1, 1])
-        .expand([b, k, h, w]);
-    let first = channel
-        .mask_fill(logits.equal(max).bool_not(), k as i64)
-        .min_dim(1);
-    first
-        .clone()
-        .mask_fill(first.equal_elem(k as i64), 0)
-        .reshape([b, h, w])
-}
-
 /// All meters of an evaluation, in task order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluator {
@@ -119,42 +107,6 @@ impl Evaluator {
                 .filter_map(|(t, n)| TaskMeter::for_task(t, *n).map(|m| (t.clone(), m)))
                 .collect(),
             baselines,
-        }
-    }
-
-    /// Add one batch from device tensors: `outputs` and `targets` by task name. Segmentation
-    /// logits are reduced to labels on the device ([`first_argmax`]) before reading back.
-    pub fn update_tensors(&mut self, task: &str, output: Tensor<4>, target: Tensor<4>) {
-        let Some((_, meter)) = self.meters.iter_mut().find(|(t, _)| t == task) else {
-            return;
-        };
-        let dims = output.dims();
-        let host = |t: Tensor<4>| -> Vec<f32> {
-            t.into_data()
-                .convert::<f32>()
-                .try_to_vec()
-                .expect("f32 tensor data")
-        };
-        match meter {
-            TaskMeter::Segmentation(c) => {
-                let [_, k, _, _] = dims;
-                assert_eq!(
-                    k,
-                    c.classes(),
-                    "confusion meter: {k} channels for {} classes",
-                    c.classes()
-                );
-                let labels: Vec<usize> = first_argmax(output)
-                    .into_data()
-                    .convert::<i64>()
-                    .try_to_vec::<i64>()
-                    .expect("int labels")
-                    .into_iter()
-                    .map(|l| l as usize)
-                    .collect();
-                c.update_labels(&labels, &host(target));
-            }
-            m => m.update(&host(output), dims, &host(target)),
         }
     }
 
@@ -207,36 +159,5 @@ impl Evaluator {
             s.values.insert("delta_m".into(), d);
         }
         s
-    }
-}
-
-#[cfg(test)]
-mod device_tests {
-    use super::*;
-    use burn::tensor::{Device, TensorData};
-
-    #[test]
-    fn first_argmax_breaks_ties_like_the_host_meter() {
-        let dims = [2, 5, 3, 4];
-        let n: usize = dims.iter().product();
-        // few distinct values: many ties, including all-equal pixels
-        let mut v: Vec<f32> = (0..n).map(|i| ((i * 7919) % 3) as f32).collect();
-        v[0] = f32::NAN;
-        for c in 0..5 {
-            v[c * 12 + 5] = 1.5; // pixel 5 of image 0: all channels tied
-        }
-        // the host meter's rule (`ConfusionMeter::update`)
-        let want: Vec<i64> = confusion::labels(&v, dims)
-            .into_iter()
-            .map(|l| l as i64)
-            .collect();
-        let x = Tensor::<4>::from_data(TensorData::new(v, dims), &Device::default());
-        let got: Vec<i64> = first_argmax(x)
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec::<i64>()
-            .unwrap();
-        assert_eq!(got, want);
-        assert_eq!(got[5], 0, "all-tied pixel takes the first channel");
     }
 }
