@@ -139,15 +139,16 @@ const EPOCH_WORKERS: usize = 2;
 fn epoch(name: &'static str, device: &Device) -> Case {
     let cfg = config("tiny");
     let ad = device.clone().autodiff();
-    let tasks: Vec<String> = cfg.tasks.iter().map(|t| t.name.clone()).collect();
+    let tasks: Vec<Task> = cfg
+        .tasks
+        .iter()
+        .map(|t| Task::from_name(&t.name).expect("shipped task"))
+        .collect();
     let dataset = PascalDataset::new(
         PascalRoot::new(crate::synthetic_voc_sized(96)),
         DatasetConfig {
             splits: vec!["train".into()],
-            tasks: tasks
-                .iter()
-                .map(|t| Task::from_name(t).expect("shipped task"))
-                .collect(),
+            tasks: tasks.clone(),
             transform: TransformConfig {
                 size: cfg.img_size,
                 ..Default::default()

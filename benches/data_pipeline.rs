@@ -14,7 +14,7 @@ fn dataset(augment: bool) -> PascalDataset {
     let root = PascalRoot::new(&dir).with_cache_dir(dir.join("../mtlora-bench-cache"));
     let cfg = DatasetConfig {
         splits: vec!["train".into()],
-        tasks: Task::ALL.to_vec(),
+        tasks: Task::PASCAL.to_vec(),
         transform: TransformConfig::default(),
         augment,
         seed: 0,

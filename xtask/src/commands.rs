@@ -391,11 +391,11 @@ fn train(a: TrainArgs, quiet: bool) -> Result<ExitCode> {
 fn eval(a: EvalArgs, quiet: bool) -> Result<ExitCode> {
     let dev = device(a.device.as_deref(), quiet)?.device;
     let loaded = mtlora_train::inference::load(&a.checkpoint, a.config.as_deref(), &dev)?;
-    let baselines = loaded
-        .run
-        .as_ref()
-        .map(|r| Baselines(r.train.delta_m_baselines.clone()))
-        .unwrap_or_default();
+    let baselines = match loaded.run.as_ref() {
+        Some(r) => Baselines::from_names(&r.train.delta_m_baselines)
+            .context("the checkpoint's train.delta_m_baselines")?,
+        None => Baselines::default(),
+    };
     struct P(Option<indicatif::ProgressBar>, bool);
     impl mtlora_train::run::Observer for P {
         fn eval_start(&mut self, _: usize, n: usize) {

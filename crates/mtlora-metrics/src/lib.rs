@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use confusion::{labels as first_max_labels, ConfusionMeter};
-pub use delta_m::{delta_m, lower_is_better, Baselines};
+pub use delta_m::{delta_m, Baselines};
+pub use mtlora_tasks::{MetricKind, Task};
 pub use normals::{decode_prediction, NormalsMeter, Sum};
 pub use saliency::{beta_thresholds, mask_thresholds, probability, BetaCounts, SaliencyMeter};
 #[cfg(feature = "burn")]
@@ -37,14 +38,13 @@ pub enum TaskMeter {
 
 impl TaskMeter {
     /// Meter for a task (`num_output` classes for segmentation); `None` for tasks without
-    /// metrics here (edge, depth).
-    pub fn for_task(task: &str, num_output: usize) -> Option<Self> {
-        match task {
-            "semseg" | "human_parts" => Some(Self::Segmentation(ConfusionMeter::new(num_output))),
-            "sal" => Some(Self::Saliency(SaliencyMeter::new())),
-            "normals" => Some(Self::Normals(NormalsMeter::new())),
-            _ => None,
-        }
+    /// metrics here ([`Task::metric`]: edge, depth).
+    pub fn for_task(task: Task, num_output: usize) -> Option<Self> {
+        Some(match task.metric()? {
+            MetricKind::Segmentation => Self::Segmentation(ConfusionMeter::new(num_output)),
+            MetricKind::Saliency => Self::Saliency(SaliencyMeter::new()),
+            MetricKind::Normals => Self::Normals(NormalsMeter::new()),
+        })
     }
 
     /// Add one batch: raw head outputs and targets, both `[B, C, H, W]` (flattened).
@@ -72,20 +72,13 @@ impl Scores {
         self.values.get(key).copied()
     }
 
-    /// The per-task number Δm uses (mIoU in percent, normals mean in degrees).
-    pub fn delta_m_inputs(&self) -> BTreeMap<String, f64> {
-        let mut m = BTreeMap::new();
-        for (task, key) in [
-            ("semseg", "semseg.miou"),
-            ("human_parts", "human_parts.miou"),
-            ("sal", "sal.miou_maxthr"),
-            ("normals", "normals.mean_angle_deg"),
-        ] {
-            if let Some(v) = self.get(key) {
-                m.insert(task.to_string(), v);
-            }
-        }
-        m
+    /// The per-task number Δm uses ([`Task::delta_m_key`]: mIoU in percent, normals mean in
+    /// degrees).
+    pub fn delta_m_inputs(&self) -> BTreeMap<Task, f64> {
+        Task::ALL
+            .into_iter()
+            .filter_map(|t| Some((t, self.get(t.delta_m_key()?)?)))
+            .collect()
     }
 }
 
@@ -93,26 +86,26 @@ impl Scores {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluator {
     /// `(task, meter)` in task order.
-    pub meters: Vec<(String, TaskMeter)>,
+    pub meters: Vec<(Task, TaskMeter)>,
     /// Δm baselines.
     pub baselines: Baselines,
 }
 
 impl Evaluator {
     /// Meters for `(task, num_output)` pairs (tasks without metrics are skipped).
-    pub fn new(tasks: &[(String, usize)], baselines: Baselines) -> Self {
+    pub fn new(tasks: &[(Task, usize)], baselines: Baselines) -> Self {
         Self {
             meters: tasks
                 .iter()
-                .filter_map(|(t, n)| TaskMeter::for_task(t, *n).map(|m| (t.clone(), m)))
+                .filter_map(|&(t, n)| TaskMeter::for_task(t, n).map(|m| (t, m)))
                 .collect(),
             baselines,
         }
     }
 
     /// Add one batch of host data for `task` (ignored if the task has no meter).
-    pub fn update(&mut self, task: &str, logits: &[f32], dims: [usize; 4], gt: &[f32]) {
-        if let Some((_, m)) = self.meters.iter_mut().find(|(t, _)| t == task) {
+    pub fn update(&mut self, task: Task, logits: &[f32], dims: [usize; 4], gt: &[f32]) {
+        if let Some((_, m)) = self.meters.iter_mut().find(|(t, _)| *t == task) {
             m.update(logits, dims, gt);
         }
     }

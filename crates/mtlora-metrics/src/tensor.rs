@@ -3,7 +3,7 @@
 
 use burn::tensor::{Int, Tensor};
 
-use crate::{Evaluator, TaskMeter};
+use crate::{Evaluator, Task, TaskMeter};
 
 /// Per-pixel class of `[B, K, H, W]` logits as `[B, H, W]`: the **first** channel holding the
 /// maximum (the host meter's rule and PyTorch's), on any backend: `min{c : x_c = max_c x}`,
@@ -28,8 +28,8 @@ pub fn first_argmax(logits: Tensor<4>) -> Tensor<3, Int> {
 impl Evaluator {
     /// Add one batch from device tensors: `outputs` and `targets` by task name. Segmentation
     /// logits are reduced to labels on the device ([`first_argmax`]) before reading back.
-    pub fn update_tensors(&mut self, task: &str, output: Tensor<4>, target: Tensor<4>) {
-        let Some((_, meter)) = self.meters.iter_mut().find(|(t, _)| t == task) else {
+    pub fn update_tensors(&mut self, task: Task, output: Tensor<4>, target: Tensor<4>) {
+        let Some((_, meter)) = self.meters.iter_mut().find(|(t, _)| *t == task) else {
             return;
         };
         let dims = output.dims();

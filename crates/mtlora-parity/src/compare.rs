@@ -206,6 +206,14 @@ pub fn to_f64(d: &TensorData) -> Result<Vec<f64>, String> {
         .map_err(|e| format!("{e:?}"))
 }
 
+/// Values of any supported dtype as f32.
+pub fn to_f32(d: &TensorData) -> Result<Vec<f32>, String> {
+    d.clone()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))
+}
+
 /// Group name of a capture: the part before the first `.` (`block0`, `stage1`, `down`, ...).
 pub fn group_of(name: &str) -> String {
     name.split('.').next().unwrap_or(name).to_string()

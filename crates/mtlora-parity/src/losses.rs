@@ -8,11 +8,14 @@ use serde::Deserialize;
 use crate::compare::Group;
 use crate::fixture::{Fixture, Num};
 use crate::ParityError;
-use mtlora_train::losses::{task_loss, TaskLossKind};
+use mtlora_train::losses::task_loss;
+use mtlora_train::Task;
 
 fn eval(fx: &Fixture, case: &str, task: &str, device: &Device) -> Result<f64, ParityError> {
-    let kind = TaskLossKind::for_task(task)
-        .ok_or_else(|| ParityError::Fixture(format!("case {case}: unknown task {task}")))?;
+    let kind = Task::from_name(task)
+        .ok()
+        .and_then(Task::loss)
+        .ok_or_else(|| ParityError::Fixture(format!("case {case}: no loss for task {task:?}")))?;
     let logits = Tensor::<4>::from_data(
         fx.tensor(&format!("{case}.logits"))?
             .clone()

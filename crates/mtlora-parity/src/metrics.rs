@@ -1,13 +1,18 @@
 //! `metrics`: the reference's online evaluation recomputed from stored logits and targets
 //! (tp/fp/fn exact, scores to 1e-12 relative), and Δm.
 
+use std::collections::BTreeMap;
+
 use burn::tensor::Device;
 use serde_json::Value;
 
 use crate::compare::Group;
 use crate::fixture::{num, Fixture};
 use crate::ParityError;
-use mtlora_metrics::{beta_thresholds, delta_m, mask_thresholds, Baselines, Evaluator, TaskMeter};
+
+use mtlora_metrics::{
+    beta_thresholds, delta_m, mask_thresholds, Baselines, Evaluator, Task, TaskMeter,
+};
 
 /// Relative tolerance of recomputed scores (FORMAT.md §12).
 const SCORE_REL: f64 = 1e-12;
@@ -34,24 +39,42 @@ pub(crate) fn compare_list(g: &mut Group, what: &str, mine: &[f64], v: Option<&V
     }
 }
 
-/// Baselines from a `{task: {metric: value}}` JSON object (defaults where absent).
-pub(crate) fn baselines_from(v: Option<&Value>) -> Baselines {
+/// A task named in a fixture.
+pub(crate) fn task(name: &str) -> Result<Task, ParityError> {
+    Task::from_name(name).map_err(|e| ParityError::Fixture(e.to_string()))
+}
+
+/// `task → value` from a `{task: {metric: value}}` JSON object.
+fn per_task(v: &Value, what: &str) -> Result<BTreeMap<Task, f64>, ParityError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ParityError::Fixture(format!("{what} is not an object")))?;
+    obj.iter()
+        .map(|(name, m)| {
+            let x = m
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(num)
+                .ok_or_else(|| ParityError::Fixture(format!("{what}.{name}: no number")))?;
+            Ok((task(name)?, x))
+        })
+        .collect()
+}
+
+/// Baselines from a `{task: {metric: value}}` JSON object (the paper's where absent).
+pub(crate) fn baselines_from(v: &Value, what: &str) -> Result<Baselines, ParityError> {
     let mut b = Baselines::default();
-    if let Some(obj) = v.and_then(Value::as_object) {
-        for (task, m) in obj {
-            if let Some(x) = m.as_object().and_then(|o| o.values().next()).and_then(num) {
-                b.0.insert(task.clone(), x);
-            }
-        }
+    for (t, x) in per_task(v, what)? {
+        b.set(t, x);
     }
-    b
+    Ok(b)
 }
 
 /// Compare an evaluator's results with a reference `scores` object (fractions for mIoU-type
 /// values, as the reference reports them). `groups` receives one group per task.
 pub(crate) fn compare_scores(ev: &Evaluator, scores: &Value, rel: f64, groups: &mut Vec<Group>) {
     for (task, meter) in &ev.meters {
-        let r = scores.get(task);
+        let r = scores.get(task.name());
         let mut g = Group::new(format!("scores.{task}"));
         let cmp =
             |g: &mut Group, key: &str, mine: f64| match r.and_then(|r| r.get(key)).and_then(num) {
@@ -93,7 +116,7 @@ pub(crate) fn compare_scores(ev: &Evaluator, scores: &Value, rel: f64, groups: &
 /// Compare meter internals (`meter_internals` object).
 pub(crate) fn compare_internals(ev: &Evaluator, internals: &Value, groups: &mut Vec<Group>) {
     for (task, meter) in &ev.meters {
-        let r = internals.get(task);
+        let r = internals.get(task.name());
         let get = |k: &str| r.and_then(|r| r.get(k));
         let mut g = Group::new(format!("internals.{task}"));
         match meter {
@@ -193,15 +216,19 @@ pub(crate) fn compare_delta_m(ev: &Evaluator, dm: &Value, rel: f64, groups: &mut
         (a, b) => g.fail(format!("delta_m: ours {a:?}, reference {b:?}")),
     }
     if let Some(anchor) = dm.get("anchor_check") {
-        let inputs = anchor.get("inputs_percent");
-        let mut scores = std::collections::BTreeMap::new();
-        if let Some(obj) = inputs.and_then(Value::as_object) {
-            for (task, m) in obj {
-                if let Some(x) = m.as_object().and_then(|o| o.values().next()).and_then(num) {
-                    scores.insert(task.clone(), x);
+        let scores = match anchor.get("inputs_percent") {
+            Some(v) => match per_task(v, "anchor_check.inputs_percent") {
+                Ok(s) => s,
+                Err(e) => {
+                    g.fail(e.to_string());
+                    BTreeMap::new()
                 }
+            },
+            None => {
+                g.fail("anchor_check has no inputs_percent");
+                BTreeMap::new()
             }
-        }
+        };
         match (
             delta_m(&scores, &ev.baselines),
             anchor.get("delta_m_percent").and_then(num),
@@ -223,9 +250,16 @@ pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityEr
     let mut spec = vec![];
     for t in &tasks {
         let shape = fx.tensor(&format!("batch0.logits.{t}"))?.shape().to_vec();
-        spec.push((t.clone(), shape[1]));
+        spec.push((task(t)?, shape[1]));
     }
-    let baselines = baselines_from(fx.json.pointer("/delta_m/baselines"));
+    let baselines = match fx.json.pointer("/delta_m/baselines") {
+        Some(v) => baselines_from(v, "delta_m.baselines")?,
+        None => {
+            return Err(ParityError::Fixture(
+                "sidecar has no delta_m.baselines".into(),
+            ))
+        }
+    };
     let mut ev = Evaluator::new(&spec, baselines);
     for b in 0..nb {
         for t in &tasks {
@@ -236,9 +270,9 @@ pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityEr
                 .to_vec()
                 .try_into()
                 .map_err(|_| ParityError::Fixture(format!("batch{b}.logits.{t}: not 4-D")))?;
-            let lv: Vec<f32> = l.clone().convert::<f32>().try_to_vec().unwrap_or_default();
-            let gv: Vec<f32> = g.clone().convert::<f32>().try_to_vec().unwrap_or_default();
-            ev.update(t, &lv, dims, &gv);
+            let lv = crate::compare::to_f32(l).map_err(ParityError::Fixture)?;
+            let gv = crate::compare::to_f32(g).map_err(ParityError::Fixture)?;
+            ev.update(task(t)?, &lv, dims, &gv);
         }
     }
     let mut groups = vec![];

@@ -121,7 +121,7 @@ pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityEr
         let raw = decode_sample(
             id,
             &root.paths(id),
-            &Task::ALL,
+            &Task::PASCAL,
             parts.get(id).map(Vec::as_slice),
         )
         .map_err(|e| ParityError::Fixture(format!("decode {id}: {e}")))?;
@@ -219,7 +219,7 @@ pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityEr
                     &mut groups,
                     &format!("val.{}", t.name()),
                     id,
-                    &TensorData::new(l.clone(), [t.channels(), sh, sw]),
+                    &TensorData::new(l.clone(), [t.label_channels(), sh, sw]),
                     r,
                     tol,
                 );

@@ -131,7 +131,11 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
         scale_lr: false,
         weight_decay: opt.get("weight_decay").and_then(num).unwrap_or(0.05),
         clip_grad: clip,
-        delta_m_baselines: baselines_from(fx.json.get("validation_baselines")).0,
+        delta_m_baselines: baselines_from(
+            fx.field("validation_baselines")?,
+            "validation_baselines",
+        )?
+        .to_names(),
         ..TrainConfig::default()
     };
 
@@ -368,23 +372,26 @@ fn judge(fx: &Fixture, tier_name: &str, r: &Replay) -> Result<Vec<Group>, Parity
                 ("normals", "mean"),
             ] {
                 let name = format!("{task}.{key}");
-                let mine =
-                    res.evaluator
-                        .meters
-                        .iter()
-                        .find(|(t, _)| t == task)
-                        .map(|(_, m)| match (m, key) {
-                            (mtlora_metrics::TaskMeter::Segmentation(c), _) => c.miou(),
-                            (mtlora_metrics::TaskMeter::Saliency(s), "mIoU") => s.miou_maxthr(),
-                            (mtlora_metrics::TaskMeter::Saliency(s), _) => s.maxf(),
-                            (mtlora_metrics::TaskMeter::Normals(n), _) => n.mean(),
-                        });
-                if let (Some(m), Some(r), Some(a)) = (
+                let mine = res
+                    .evaluator
+                    .meters
+                    .iter()
+                    .find(|(t, _)| t.name() == task)
+                    .map(|(_, m)| match (m, key) {
+                        (mtlora_metrics::TaskMeter::Segmentation(c), _) => c.miou(),
+                        (mtlora_metrics::TaskMeter::Saliency(s), "mIoU") => s.miou_maxthr(),
+                        (mtlora_metrics::TaskMeter::Saliency(s), _) => s.maxf(),
+                        (mtlora_metrics::TaskMeter::Normals(n), _) => n.mean(),
+                    });
+                match (
                     mine,
                     scores.pointer(&format!("/{task}/{key}")).and_then(num),
                     abs_of(&name),
                 ) {
-                    vg.compare_abs(&name, m, r, a);
+                    (Some(m), Some(r), Some(a)) => vg.compare_abs(&name, m, r, a),
+                    (m, r, a) => vg.fail(format!(
+                        "{name}: ours {m:?}, reference {r:?}, tolerance {a:?} (all three needed)"
+                    )),
                 }
             }
         }

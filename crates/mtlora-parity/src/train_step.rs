@@ -12,7 +12,6 @@ use crate::fixture::{num, str_list, Fixture};
 use crate::model_forward::build_loaded;
 use crate::ParityError;
 use mtlora_train::grads::{grads_by_key, grads_from_keys};
-use mtlora_train::losses::TaskLossKind;
 use mtlora_train::optim::{AdamW, AdamWConfig};
 use mtlora_train::step::train_step;
 
@@ -35,27 +34,21 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
 
     let input = Tensor::<4>::from_data(fx.tensor("input")?.clone().convert::<f32>(), &device);
     let tasks = cfg.task_names();
+    let mut heads =
+        mtlora_train::task_heads(&cfg).map_err(|e| ParityError::Fixture(e.to_string()))?;
+    let weights_json = fx.field("loss_weights")?;
     let mut targets = Vec::new();
-    let mut kinds = Vec::new();
-    let weights_json = fx.json.get("loss_weights");
-    let mut weights = Vec::new();
-    for t in &tasks {
+    for h in &mut heads {
+        let t = h.task;
         targets.push(Tensor::<4>::from_data(
             fx.tensor(&format!("target.{t}"))?.clone().convert::<f32>(),
             &device,
         ));
-        kinds.push(
-            TaskLossKind::for_task(t)
-                .ok_or_else(|| ParityError::Fixture(format!("no loss for task {t}")))?,
-        );
-        let w = weights_json
-            .and_then(|w| w.get(t))
-            .and_then(num)
-            .or_else(|| cfg.loss_weights.get(t).copied())
-            .unwrap_or(1.0);
-        weights.push(w);
+        h.weight = weights_json.get(t.name()).and_then(num).ok_or_else(|| {
+            ParityError::Fixture(format!("sidecar loss_weights has no number for {t}"))
+        })?;
     }
-    let out = train_step(&model, input, &targets, &kinds, &weights);
+    let out = train_step(&model, input, &targets, &heads);
 
     // losses
     let mut lg = Group::new("losses");

@@ -43,6 +43,9 @@ impl PascalDataset {
         if config.tasks.is_empty() {
             return Err(PascalError::Invalid("no tasks requested".into()));
         }
+        for &t in &config.tasks {
+            crate::sample::check_pascal(t)?;
+        }
         let splits: Vec<&str> = config.splits.iter().map(String::as_str).collect();
         for s in &splits {
             PascalRoot::check_split(s)?;
@@ -139,7 +142,7 @@ impl Batcher<Processed, MultiTaskBatch> for PascalBatcher {
         }
         let mut targets = BTreeMap::new();
         for t in items[0].labels.keys() {
-            let c = t.channels();
+            let c = t.label_channels();
             let mut v = Vec::with_capacity(b * c * h * w);
             for it in &items {
                 v.extend_from_slice(&it.labels[t]);

@@ -23,7 +23,7 @@ pub use error::{PascalError, Result};
 pub use layout::PascalRoot;
 pub use pipeline::{process, Augment, Processed, TransformConfig};
 pub use plane::Plane;
-pub use sample::{decode_sample, RawSample, Task};
+pub use sample::{decode_sample, pascal_task, RawSample, Task};
 pub use transforms::ImageCast;
 pub mod synth;
 pub mod verify;

@@ -10,52 +10,28 @@ use crate::layout::{has_persons, objects_of, IdPaths};
 use crate::mat::MatValue;
 use crate::plane::Plane;
 
-/// A PASCAL_MT task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Task {
-    /// 21-class semantic segmentation.
-    Semseg,
-    /// 7-class human parts.
-    HumanParts,
-    /// Binary saliency.
-    Sal,
-    /// Surface normals.
-    Normals,
+pub use mtlora_tasks::Task;
+
+/// The PASCAL_MT task called `name`: one of [`Task::PASCAL`] (the vocabulary knows more tasks,
+/// e.g. NYUD-v2's depth, that this reader cannot decode).
+pub fn pascal_task(name: &str) -> Result<Task> {
+    let t = Task::from_name(name).map_err(|_| {
+        PascalError::Invalid(format!(
+            "task {name:?} does not exist (PASCAL_MT tasks: semseg, human_parts, sal, normals)"
+        ))
+    })?;
+    check_pascal(t)?;
+    Ok(t)
 }
 
-impl Task {
-    /// All tasks.
-    pub const ALL: [Task; 4] = [Task::Semseg, Task::HumanParts, Task::Sal, Task::Normals];
-
-    /// Reference name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Task::Semseg => "semseg",
-            Task::HumanParts => "human_parts",
-            Task::Sal => "sal",
-            Task::Normals => "normals",
-        }
-    }
-
-    /// Parse a reference name.
-    pub fn from_name(name: &str) -> Result<Self> {
-        Task::ALL
-            .into_iter()
-            .find(|t| t.name() == name)
-            .ok_or_else(|| {
-                PascalError::Invalid(format!(
-                    "unknown task {name:?} (expected semseg, human_parts, sal or normals)"
-                ))
-            })
-    }
-
-    /// Channels of the label tensor.
-    pub fn channels(self) -> usize {
-        if self == Task::Normals {
-            3
-        } else {
-            1
-        }
+/// An error for tasks outside [`Task::PASCAL`].
+pub fn check_pascal(t: Task) -> Result<()> {
+    if Task::PASCAL.contains(&t) {
+        Ok(())
+    } else {
+        Err(PascalError::Invalid(format!(
+            "task {t} is not a PASCAL_MT task (expected semseg, human_parts, sal or normals)"
+        )))
     }
 }
 
@@ -271,6 +247,7 @@ pub fn decode_sample(
             Task::Normals => {
                 normals = Some(decode_normals(&paths.normals, &paths.context, &image)?)
             }
+            other => check_pascal(other)?,
         }
     }
     Ok(RawSample {

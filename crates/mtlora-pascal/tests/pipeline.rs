@@ -110,7 +110,7 @@ fn every_file_kind_decodes_like_the_reference() {
         let raw = decode_sample(
             &id,
             &root.paths(&id),
-            &Task::ALL,
+            &Task::PASCAL,
             parts.get(&id).map(Vec::as_slice),
         )
         .unwrap();
@@ -180,7 +180,7 @@ fn decode_err(root: &PascalRoot, id: &str) -> String {
     decode_sample(
         id,
         &root.paths(id),
-        &Task::ALL,
+        &Task::PASCAL,
         parts.get(id).map(Vec::as_slice),
     )
     .unwrap_err()
@@ -260,10 +260,26 @@ fn missing_file_unknown_split_and_task_are_errors() {
     assert!(
         matches!(root.split_ids("test"), Err(PascalError::Invalid(m)) if m.contains("unknown split"))
     );
-    assert!(Task::from_name("depth")
+    assert!(mtlora_pascal::pascal_task("dpeth")
         .unwrap_err()
         .to_string()
-        .contains("unknown task"));
+        .contains("\"dpeth\" does not exist"));
+    // a task of the vocabulary that this reader cannot decode
+    assert!(mtlora_pascal::pascal_task("depth")
+        .unwrap_err()
+        .to_string()
+        .contains("not a PASCAL_MT task"));
+    let cfg = DatasetConfig {
+        splits: vec!["train".into()],
+        tasks: vec![Task::Semseg, Task::Depth],
+        transform: TransformConfig::default(),
+        augment: false,
+        seed: 0,
+    };
+    match PascalDataset::new(root.clone(), cfg) {
+        Ok(_) => panic!("depth accepted by the PASCAL_MT reader"),
+        Err(e) => assert!(e.to_string().contains("not a PASCAL_MT task"), "{e}"),
+    }
     // verify lists every problem, not just the first
     std::fs::remove_file(data.join("sal_distill/2009_000202.png")).unwrap();
     let report = verify(&root, 2);
@@ -295,7 +311,7 @@ fn synthetic_dataset_verifies_and_loads_deterministically() {
 
     let dcfg = DatasetConfig {
         splits: vec!["train".into()],
-        tasks: Task::ALL.to_vec(),
+        tasks: Task::PASCAL.to_vec(),
         transform: TransformConfig {
             size: [32, 32],
             ..Default::default()
@@ -389,7 +405,7 @@ fn optimized_train_pipeline_equals_the_composition_of_reference_ops() {
         let raw = decode_sample(
             &id,
             &root.paths(&id),
-            &Task::ALL,
+            &Task::PASCAL,
             parts.get(&id).map(Vec::as_slice),
         )
         .unwrap();

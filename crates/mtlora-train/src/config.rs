@@ -77,7 +77,7 @@ impl Default for TrainConfig {
             workers: 2,
             augment: true,
             seed: 0,
-            delta_m_baselines: mtlora_metrics::Baselines::default().0,
+            delta_m_baselines: mtlora_metrics::Baselines::default().to_names(),
         }
     }
 }
@@ -229,11 +229,8 @@ impl RunConfig {
             TrainError::Config(format!("[model]: {}", e.message()))
         })?;
         for t in &model.tasks {
-            if mtlora_pascal::Task::from_name(&t.name).is_err() {
-                return Err(TrainError::Config(format!(
-                    "task {:?} does not exist (PASCAL_MT tasks: semseg, human_parts, sal, normals)",
-                    t.name
-                )));
+            if let Err(e) = mtlora_pascal::pascal_task(&t.name) {
+                return Err(TrainError::Config(e.to_string()));
             }
         }
         model.validate()?;
@@ -270,12 +267,10 @@ impl RunConfig {
             None => TrainConfig::default(),
         };
         train.validate()?;
-        for task in train.delta_m_baselines.keys() {
-            if !["semseg", "human_parts", "sal", "normals", "depth"].contains(&task.as_str()) {
-                return Err(TrainError::Config(format!(
-                    "[train.delta_m_baselines]: unknown task {task:?}"
-                )));
-            }
+        if let Err(e) = mtlora_metrics::Baselines::from_names(&train.delta_m_baselines) {
+            return Err(TrainError::Config(format!(
+                "[train.delta_m_baselines]: {e}"
+            )));
         }
         Ok(Self { model, train })
     }

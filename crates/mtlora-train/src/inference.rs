@@ -9,7 +9,7 @@ use mtlora_pascal::dataset::PascalLoader;
 
 use crate::checkpoint;
 use crate::config::RunConfig;
-use crate::losses::TaskLossKind;
+use crate::heads::{task_heads, tasks_of};
 use crate::record::EvalRecord;
 use crate::run::{open_split, to_batch, Observer};
 use crate::trainer::evaluate_model;
@@ -71,7 +71,9 @@ pub fn evaluate(
     obs: &mut dyn Observer,
 ) -> Result<EvalRecord, TrainError> {
     let tasks = loaded.cfg.task_names();
-    let ds = open_split(data, cache, split, &tasks, loaded.cfg.img_size, false, 0)?;
+    let heads = task_heads(&loaded.cfg)?;
+    let typed = tasks_of(&heads);
+    let ds = open_split(data, cache, split, &typed, loaded.cfg.img_size, false, 0)?;
     if ds.is_empty() {
         return Err(TrainError::Dataset(format!(
             "{}: split {split} is empty",
@@ -79,28 +81,12 @@ pub fn evaluate(
         )));
     }
     let loader = PascalLoader::eval(&ds, batch_size.max(1), workers.max(1));
-    let kinds: Vec<TaskLossKind> = tasks
-        .iter()
-        .filter_map(|t| TaskLossKind::for_task(t))
-        .collect();
-    let weights: Vec<f64> = tasks
-        .iter()
-        .map(|t| loaded.cfg.loss_weights.get(t).copied().unwrap_or(1.0))
-        .collect();
     obs.eval_start(0, loader.num_batches());
     let batches = loader.epoch(0, device).map(|b| {
         b.map_err(TrainError::from)
-            .and_then(|b| to_batch(b, &tasks))
+            .and_then(|b| to_batch(b, &typed))
     });
     let mut tick = || obs.eval_batch();
-    let res = evaluate_model(
-        &loaded.model,
-        &loaded.cfg,
-        &kinds,
-        &weights,
-        baselines,
-        batches,
-        &mut tick,
-    )?;
+    let res = evaluate_model(&loaded.model, &heads, baselines, batches, &mut tick)?;
     Ok(EvalRecord::from_result(0, 0, &tasks, &res))
 }

@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod config;
 mod error;
 pub mod grads;
+pub mod heads;
 pub mod inference;
 pub mod losses;
 pub mod optim;
@@ -19,9 +20,9 @@ pub mod trainer;
 
 pub use config::{RunConfig, TrainConfig};
 pub use error::TrainError;
-pub use losses::{
-    balanced_bce, masked_cross_entropy, normals_l1, task_loss, weighted_bce, TaskLossKind,
-};
+pub use heads::{task_heads, TaskHead};
+pub use losses::{balanced_bce, masked_cross_entropy, normals_l1, task_loss, weighted_bce};
+pub use mtlora_tasks::{LossKind, Task};
 pub use optim::{AdamW, AdamWConfig};
 pub use step::{train_step, StepOutput};
 pub use trainer::{Batch, EvalResult, IterRecord, Trainer};

@@ -3,42 +3,15 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::Tensor;
 
-/// Ignore value of label maps.
-pub const IGNORE: f32 = 255.0;
+pub use mtlora_tasks::{LossKind, IGNORE};
 
-/// Which loss a task uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskLossKind {
-    /// Cross-entropy with ignore 255 (semseg, human_parts).
-    CrossEntropy,
-    /// Class-balanced BCE with logits (sal).
-    BalancedBce,
-    /// L1 on L2-normalized predictions (normals).
-    NormalsL1,
-    /// Balanced BCE with the fixed positive weight 0.95 (edge; not in the paper).
-    EdgeBce,
-}
-
-impl TaskLossKind {
-    /// The loss of a PASCAL task name.
-    pub fn for_task(name: &str) -> Option<Self> {
-        match name {
-            "semseg" | "human_parts" => Some(Self::CrossEntropy),
-            "sal" => Some(Self::BalancedBce),
-            "normals" => Some(Self::NormalsL1),
-            "edge" => Some(Self::EdgeBce),
-            _ => None,
-        }
-    }
-}
-
-/// Dispatch to the loss of `kind`.
-pub fn task_loss(kind: TaskLossKind, logits: Tensor<4>, label: Tensor<4>) -> Tensor<1> {
+/// Dispatch to the loss of `kind` ([`mtlora_tasks::Task::loss`] names each task's).
+pub fn task_loss(kind: LossKind, logits: Tensor<4>, label: Tensor<4>) -> Tensor<1> {
     match kind {
-        TaskLossKind::CrossEntropy => masked_cross_entropy(logits, label),
-        TaskLossKind::BalancedBce => balanced_bce(logits, label),
-        TaskLossKind::NormalsL1 => normals_l1(logits, label),
-        TaskLossKind::EdgeBce => weighted_bce(logits, label, Some(0.95)),
+        LossKind::CrossEntropy => masked_cross_entropy(logits, label),
+        LossKind::BalancedBce => balanced_bce(logits, label),
+        LossKind::NormalsL1 => normals_l1(logits, label),
+        LossKind::EdgeBce => weighted_bce(logits, label, Some(0.95)),
     }
 }
 
@@ -174,7 +147,7 @@ mod tests {
             t4(vec![1.0, 0.0, 0.0, 0.0], [1, 1, 2, 2]),
         );
         let bal = scalar(balanced_bce(o.clone(), y.clone()));
-        let edge = scalar(task_loss(TaskLossKind::EdgeBce, o, y));
+        let edge = scalar(task_loss(LossKind::EdgeBce, o, y));
         let ln2 = 2f32.ln();
         assert!((bal - 1.5 * ln2 / 4.0).abs() < 1e-6, "{bal}");
         assert!((edge - 1.1 * ln2 / 4.0).abs() < 1e-6, "{edge}");

@@ -18,7 +18,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::Device;
 use mtlora::MultiTaskSwin;
 
-use crate::losses::TaskLossKind;
+use crate::heads::TaskHead;
 use crate::step::train_step;
 use crate::trainer::Batch;
 
@@ -27,12 +27,9 @@ use crate::trainer::Batch;
 pub struct StepModel {
     /// The multi-task model.
     pub model: MultiTaskSwin,
-    /// Loss per task.
+    /// Loss and weight per task.
     #[module(skip)]
-    pub kinds: Vec<TaskLossKind>,
-    /// Loss weight per task.
-    #[module(skip)]
-    pub weights: Vec<f64>,
+    pub tasks: Vec<TaskHead>,
 }
 
 /// `(per-task losses, weighted total)` of one micro-batch.
@@ -96,13 +93,7 @@ impl DataParallel {
                             let targets: Vec<_> =
                                 b.targets.iter().map(|t| t.clone().to_device(dev)).collect();
                             s.spawn(move || {
-                                let out = train_step(
-                                    &fork.model,
-                                    image,
-                                    &targets,
-                                    &fork.kinds,
-                                    &fork.weights,
-                                );
+                                let out = train_step(&fork.model, image, &targets, &fork.tasks);
                                 (out.grads, (out.losses, out.total))
                             })
                         })

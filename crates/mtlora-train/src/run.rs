@@ -12,6 +12,7 @@ use mtlora_pascal::{PascalRoot, Task, TransformConfig};
 
 use crate::checkpoint::{self, RunState};
 use crate::config::RunConfig;
+use crate::heads::{task_heads, tasks_of};
 use crate::record::{self, EvalRecord};
 use crate::trainer::{Batch, IterRecord, Trainer};
 use crate::TrainError;
@@ -113,7 +114,7 @@ pub fn open_split(
     data: &Path,
     cache: Option<&Path>,
     split: &str,
-    tasks: &[String],
+    tasks: &[Task],
     size: [usize; 2],
     augment: bool,
     seed: u64,
@@ -122,15 +123,11 @@ pub fn open_split(
     if let Some(c) = cache {
         root = root.with_cache_dir(c);
     }
-    let tasks = tasks
-        .iter()
-        .map(|t| Task::from_name(t))
-        .collect::<Result<Vec<_>, _>>()?;
     PascalDataset::new(
         root,
         DatasetConfig {
             splits: vec![split.into()],
-            tasks,
+            tasks: tasks.to_vec(),
             transform: TransformConfig { size, ..Default::default() },
             augment,
             seed,
@@ -146,13 +143,12 @@ pub fn open_split(
 }
 
 /// A loader batch in the model's task order.
-pub fn to_batch(b: MultiTaskBatch, tasks: &[String]) -> Result<Batch, TrainError> {
+pub fn to_batch(b: MultiTaskBatch, tasks: &[Task]) -> Result<Batch, TrainError> {
     let mut targets = vec![];
     let mut map = b.targets;
     for t in tasks {
-        let task = Task::from_name(t)?;
         targets.push(
-            map.remove(&task)
+            map.remove(t)
                 .ok_or_else(|| TrainError::Dataset(format!("batch has no {t} targets")))?,
         );
     }
@@ -256,13 +252,14 @@ pub fn train(
         (None, None) => return Err(TrainError::Config("no configuration given".into())),
     };
     let tasks = cfg.model.task_names();
+    let typed = tasks_of(&task_heads(&cfg.model)?);
     let t = &cfg.train;
     let cache = opts.cache_dir.as_deref();
     let train_ds = open_split(
         &opts.data,
         cache,
         "train",
-        &tasks,
+        &typed,
         cfg.model.img_size,
         t.augment,
         t.seed,
@@ -271,7 +268,7 @@ pub fn train(
         &opts.data,
         cache,
         "val",
-        &tasks,
+        &typed,
         cfg.model.img_size,
         false,
         t.seed,
@@ -416,7 +413,7 @@ pub fn train(
             if done == steps {
                 return Ok(false);
             }
-            micro.push(to_batch(b?, &tasks)?);
+            micro.push(to_batch(b?, &typed)?);
             if micro.len() == per_step {
                 let rec = match &dp {
                     Some(dp) => trainer.step_parallel(dp, &micro, epoch)?,
@@ -447,7 +444,7 @@ pub fn train(
             obs.eval_start(epoch, val_loader.num_batches());
             let batches = val_loader.epoch(0, &opts.device).map(|b| {
                 b.map_err(TrainError::from)
-                    .and_then(|b| to_batch(b, &tasks))
+                    .and_then(|b| to_batch(b, &typed))
             });
             let res = trainer.evaluate(batches, || obs.eval_batch())?;
             let rec = EvalRecord::from_result(epoch, trainer.iteration, &tasks, &res);

@@ -4,7 +4,8 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use mtlora::MultiTaskSwin;
 
-use crate::losses::{task_loss, TaskLossKind};
+use crate::heads::TaskHead;
+use crate::losses::task_loss;
 
 /// Result of [`train_step`].
 pub struct StepOutput {
@@ -40,10 +41,9 @@ pub fn train_step(
     model: &MultiTaskSwin,
     input: Tensor<4>,
     targets: &[Tensor<4>],
-    kinds: &[TaskLossKind],
-    weights: &[f64],
+    tasks: &[TaskHead],
 ) -> StepOutput {
-    let (d, heads) = train_step_deferred(model, input, targets, kinds, weights);
+    let (d, heads) = train_step_deferred(model, input, targets, tasks);
     let values: Vec<f32> = d
         .values
         .into_data()
@@ -65,21 +65,21 @@ pub(crate) fn train_step_deferred(
     model: &MultiTaskSwin,
     input: Tensor<4>,
     targets: &[Tensor<4>],
-    kinds: &[TaskLossKind],
-    weights: &[f64],
+    tasks: &[TaskHead],
 ) -> (DeferredStep, Vec<Tensor<4>>) {
     assert_eq!(
         targets.len(),
         model.num_tasks(),
         "train_step: one target per task"
     );
+    assert_eq!(tasks.len(), targets.len(), "train_step: one head per task");
     let out = model.forward(input);
     let mut total: Option<Tensor<1>> = None;
     let mut terms = Vec::with_capacity(targets.len());
     for (t, pred) in out.outputs.into_iter().enumerate() {
-        let l = task_loss(kinds[t], pred, targets[t].clone());
+        let l = task_loss(tasks[t].loss, pred, targets[t].clone());
         terms.push(l.clone().detach());
-        let term = l.mul_scalar(weights[t]);
+        let term = l.mul_scalar(tasks[t].weight);
         total = Some(match total {
             Some(acc) => acc + term,
             None => term,

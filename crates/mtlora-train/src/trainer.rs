@@ -11,7 +11,8 @@ use mtlora::{ModelConfig, MultiTaskSwin, NameContext};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
-use crate::losses::{task_loss, TaskLossKind};
+use crate::heads::{task_heads, TaskHead};
+use crate::losses::task_loss;
 use crate::optim::{clip_with_norm, global_grad_norm_tensor, scale_grads, AdamW, AdamWConfig};
 use crate::schedule::CosineSchedule;
 use crate::TrainError;
@@ -68,12 +69,10 @@ pub struct Trainer {
     pub train_cfg: TrainConfig,
     /// Key mapping.
     pub ctx: NameContext,
-    /// Task names (model order).
-    pub tasks: Vec<String>,
-    /// Loss per task.
-    pub kinds: Vec<TaskLossKind>,
-    /// Loss weight per task.
-    pub weights: Vec<f64>,
+    /// Task, loss and loss weight per head (model order).
+    pub tasks: Vec<TaskHead>,
+    /// Δm baselines of the evaluation.
+    pub baselines: Baselines,
     /// The model on an autodiff device, freezing applied.
     pub model: MultiTaskSwin,
     /// Optimizer state.
@@ -101,16 +100,9 @@ impl Trainer {
         inner_device: Device,
         steps_per_epoch: usize,
     ) -> Result<Self, TrainError> {
-        let tasks = model_cfg.task_names();
-        let mut kinds = vec![];
-        let mut weights = vec![];
-        for t in &tasks {
-            kinds.push(
-                TaskLossKind::for_task(t)
-                    .ok_or_else(|| TrainError::Config(format!("task {t:?} has no loss")))?,
-            );
-            weights.push(model_cfg.loss_weights.get(t).copied().unwrap_or(1.0));
-        }
+        let tasks = task_heads(&model_cfg)?;
+        let baselines = Baselines::from_names(&train_cfg.delta_m_baselines)
+            .map_err(|e| TrainError::Config(format!("train.delta_m_baselines: {e}")))?;
         let ctx = NameContext::new(&model_cfg);
         let model = model.apply_freezing(&model_cfg);
         let optim = AdamW::new(AdamWConfig {
@@ -123,8 +115,7 @@ impl Trainer {
             train_cfg,
             ctx,
             tasks,
-            kinds,
-            weights,
+            baselines,
             model,
             optim,
             schedule,
@@ -167,8 +158,7 @@ impl Trainer {
                 &self.model,
                 b.image.clone(),
                 &b.targets,
-                &self.kinds,
-                &self.weights,
+                &self.tasks,
             );
             acc.accumulate(&self.model, out.grads);
             per.push(out.values);
@@ -187,8 +177,7 @@ impl Trainer {
     ) -> Result<IterRecord, TrainError> {
         let sm = crate::parallel::StepModel {
             model: self.model.clone(),
-            kinds: self.kinds.clone(),
-            weights: self.weights.clone(),
+            tasks: self.tasks.clone(),
         };
         let (grads, per) = dp
             .grads(&sm, micro)
@@ -295,10 +284,8 @@ impl Trainer {
         let model = self.eval_model();
         evaluate_model(
             &model,
-            &self.model_cfg,
-            &self.kinds,
-            &self.weights,
-            Baselines(self.train_cfg.delta_m_baselines.clone()),
+            &self.tasks,
+            self.baselines.clone(),
             batches,
             &mut on_batch,
         )
@@ -315,18 +302,12 @@ enum Losses {
 /// Evaluate any model (evaluation mode) on `batches`.
 pub fn evaluate_model<E>(
     model: &MultiTaskSwin,
-    cfg: &ModelConfig,
-    kinds: &[TaskLossKind],
-    weights: &[f64],
+    tasks: &[TaskHead],
     baselines: Baselines,
     batches: impl Iterator<Item = Result<Batch, E>>,
     on_batch: &mut dyn FnMut(),
 ) -> Result<EvalResult, E> {
-    let spec: Vec<(String, usize)> = cfg
-        .tasks
-        .iter()
-        .map(|t| (t.name.clone(), t.num_output))
-        .collect();
+    let spec: Vec<_> = tasks.iter().map(|h| (h.task, h.num_output)).collect();
     let mut ev = Evaluator::new(&spec, baselines);
     let nt = spec.len();
     let mut sums = vec![0.0f64; nt + 1];
@@ -336,18 +317,18 @@ pub fn evaluate_model<E>(
         let out = model.forward(b.image);
         let mut terms = vec![];
         for (t, (pred, target)) in out.outputs.into_iter().zip(b.targets).enumerate() {
-            terms.push(task_loss(kinds[t], pred.clone(), target.clone()));
-            ev.update_tensors(&spec[t].0, pred, target);
+            terms.push(task_loss(tasks[t].loss, pred.clone(), target.clone()));
+            ev.update_tensors(tasks[t].task, pred, target);
         }
         let vals: Vec<f32> = Tensor::cat(terms, 0)
             .into_data()
             .convert::<f32>()
             .try_to_vec()
-            .unwrap_or_default();
+            .expect("f32 loss values");
         let mut total = 0.0;
         for (t, v) in vals.iter().enumerate() {
             sums[t] += *v as f64;
-            total += weights[t] * *v as f64;
+            total += tasks[t].weight * *v as f64;
         }
         sums[nt] += total;
         n += 1;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use burn::tensor::{Device, Distribution, Tensor};
 use mtlora::{ModelConfig, NameContext};
-use mtlora_train::{train_step, AdamW, AdamWConfig, TaskLossKind};
+use mtlora_train::{task_heads, train_step, AdamW, AdamWConfig};
 
 fn base() -> ModelConfig {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs/mtlora_tiny_cpu.toml");
@@ -56,17 +56,8 @@ fn exercise(name: &str, cfg: ModelConfig) {
         Distribution::Normal(0.0, 1.0),
         &device,
     );
-    let kinds: Vec<_> = cfg
-        .tasks
-        .iter()
-        .map(|t| TaskLossKind::for_task(&t.name).unwrap())
-        .collect();
-    let weights: Vec<f64> = cfg
-        .tasks
-        .iter()
-        .map(|t| cfg.loss_weights.get(&t.name).copied().unwrap_or(1.0))
-        .collect();
-    let out = train_step(&model, input, &targets(&cfg, 2, &device), &kinds, &weights);
+    let heads = task_heads(&cfg).unwrap();
+    let out = train_step(&model, input, &targets(&cfg, 2, &device), &heads);
     assert!(out.total.is_finite(), "{name}: total {}", out.total);
     let mut opt = AdamW::new(AdamWConfig::default());
     let model = opt.step(1e-3, model, &out.grads, &ctx);
