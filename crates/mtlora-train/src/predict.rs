@@ -2,6 +2,7 @@
 //! back to the original size, and write viewable PNGs (palette maps, grayscale saliency, RGB
 //! normals) plus a side-by-side overlay.
 
+use mtlora_tasks::{MetricKind, Task};
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -83,7 +84,7 @@ pub struct Prediction {
     pub image: Plane<u8>,
     /// `(task, map)`: palette indices (1 channel) for segmentation, gray for saliency, RGB
     /// for normals.
-    pub maps: Vec<(String, Plane<u8>)>,
+    pub maps: Vec<(Task, Plane<u8>)>,
     /// `(task, output)`: the model's outputs at its input resolution, `[1, n_out, H, W]` f32.
     pub raw: Vec<(String, TensorData)>,
 }
@@ -106,18 +107,22 @@ pub fn predict(
     let (h, w) = (image.h, image.w);
     let mut maps = vec![];
     let mut raw = vec![];
-    for (task, o) in loaded.cfg.task_names().into_iter().zip(out.outputs) {
+    let tasks = crate::heads::tasks_of(&crate::heads::task_heads(&loaded.cfg)?);
+    for (task, o) in tasks.into_iter().zip(out.outputs) {
         let [_, c, oh, ow] = o.dims();
         let v: Vec<f32> = o
             .into_data()
             .convert::<f32>()
             .try_to_vec()
-            .unwrap_or_default();
-        raw.push((task.clone(), TensorData::new(v.clone(), [1, c, oh, ow])));
+            .expect("f32 outputs");
+        raw.push((
+            task.name().to_string(),
+            TensorData::new(v.clone(), [1, c, oh, ow]),
+        ));
         let r = resize_bilinear_chw(&v, c, oh, ow, h, w);
         let n = h * w;
-        let map = match task.as_str() {
-            "sal" => Plane::from_vec(
+        let map = match task.metric() {
+            Some(MetricKind::Saliency) => Plane::from_vec(
                 h,
                 w,
                 1,
@@ -125,7 +130,7 @@ pub fn predict(
                     .map(|&x| (255.0 / (1.0 + (-x).exp())).round() as u8)
                     .collect(),
             ),
-            "normals" => {
+            Some(MetricKind::Normals) => {
                 let mut d = vec![0u8; n * 3];
                 for i in 0..n {
                     let (a, b, cc) = (r[i], r[n + i], r[2 * n + i]);
@@ -136,7 +141,8 @@ pub fn predict(
                 }
                 Plane::from_vec(h, w, 3, d)
             }
-            _ => {
+            // segmentation; a task without a meter shows its first-maximum channel too
+            Some(MetricKind::Segmentation) | None => {
                 let mut d = vec![0u8; n];
                 for (i, px) in d.iter_mut().enumerate() {
                     let mut best = 0;
@@ -155,13 +161,13 @@ pub fn predict(
     Ok(Prediction { image, maps, raw })
 }
 
-fn to_rgb(task: &str, m: &Plane<u8>, image: &Plane<u8>, pal: &[u8]) -> Plane<u8> {
+fn to_rgb(task: Task, m: &Plane<u8>, image: &Plane<u8>, pal: &[u8]) -> Plane<u8> {
     let n = m.h * m.w;
     let mut d = vec![0u8; n * 3];
     for i in 0..n {
-        let px: [u8; 3] = match (task, m.c) {
+        let px: [u8; 3] = match (task.metric(), m.c) {
             (_, 3) => [m.data[i * 3], m.data[i * 3 + 1], m.data[i * 3 + 2]],
-            ("sal", _) => [m.data[i]; 3],
+            (Some(MetricKind::Saliency), _) => [m.data[i]; 3],
             _ => {
                 let k = m.data[i] as usize;
                 let col = [pal[3 * k], pal[3 * k + 1], pal[3 * k + 2]];
@@ -204,12 +210,12 @@ pub fn write_prediction(
     };
     let mut panels = vec![p.image.clone()];
     for (task, m) in &p.maps {
-        let palette = (m.c == 1 && task != "sal").then_some(&pal[..]);
+        let palette = (m.c == 1 && task.metric() != Some(MetricKind::Saliency)).then_some(&pal[..]);
         files.push(write(
             out.join(format!("{stem}_{task}.png")),
             mtlora_pascal::codec::encode_png(m, palette),
         )?);
-        panels.push(to_rgb(task, m, &p.image, &pal));
+        panels.push(to_rgb(*task, m, &p.image, &pal));
     }
     let (h, w) = (p.image.h, p.image.w);
     let total_w = w * panels.len();
