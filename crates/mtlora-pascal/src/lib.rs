@@ -7,6 +7,7 @@
 pub mod classes;
 pub mod codec;
 pub mod dataset;
+pub mod descriptor;
 mod error;
 pub mod layout;
 pub mod mat;

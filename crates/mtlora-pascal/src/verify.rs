@@ -164,15 +164,7 @@ pub fn verify_with_progress(
     progress: &(dyn Fn(&str, usize, usize) + Sync),
 ) -> VerifyReport {
     let mut report = VerifyReport::default();
-    for dir in [
-        "JPEGImages",
-        "semseg",
-        "human_parts",
-        "pascal-context/trainval",
-        "normals_distill",
-        "sal_distill",
-        "ImageSets/Context",
-    ] {
+    for dir in &crate::descriptor::pascal_mt().layout.directories {
         if !root.root.join(dir).is_dir() {
             report.problems.push(format!(
                 "{}: missing directory",
@@ -268,10 +260,10 @@ impl VerifyReport {
     pub fn render(&self, root: &Path) -> String {
         let mut s = format!("dataset: {}\n", root.display());
         for r in &self.splits {
-            let expected = match r.name.as_str() {
-                "train" => 4998,
-                _ => 5105,
-            };
+            let expected = crate::descriptor::pascal_mt()
+                .splits
+                .get(&r.name)
+                .map_or("?".to_string(), |n| n.to_string());
             s.push_str(&format!(
                 "split {:<5} ids {:>6} (real PASCAL_MT: {expected})  decoded {:>6}  with part-annotated persons {:>6}  semseg fallback (pascal-context) {:>6}\n",
                 r.name, r.ids, r.decoded, r.with_parts, r.semseg_fallback
