@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Distribution, Tensor};
 use mtlora::{ModelConfig, NameContext};
 use mtlora_train::{task_heads, train_step, AdamW, AdamWConfig};
@@ -30,6 +31,42 @@ fn targets(cfg: &ModelConfig, b: usize, device: &Device) -> Vec<Tensor<4>> {
         .collect()
 }
 
+/// Elements of every float parameter, and of those the module itself marks as requiring a
+/// gradient (the flags `apply_freezing` set), counted by visiting the module.
+#[derive(Default)]
+struct ParamCount {
+    all: usize,
+    require_grad: usize,
+}
+
+impl ModuleVisitor for ParamCount {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+        let n = p.val().shape().num_elements();
+        self.all += n;
+        if p.is_require_grad() {
+            self.require_grad += n;
+        }
+    }
+}
+
+/// Elements of the parameters that received a gradient.
+struct GradCount<'a> {
+    grads: &'a burn::optim::GradientsParams,
+    with_grad: usize,
+    frozen_with_grad: usize,
+}
+
+impl ModuleVisitor for GradCount<'_> {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+        if self.grads.get::<D>(p.id).is_some() {
+            self.with_grad += p.val().shape().num_elements();
+            if !p.is_require_grad() {
+                self.frozen_with_grad += 1;
+            }
+        }
+    }
+}
+
 fn exercise(name: &str, cfg: ModelConfig) {
     cfg.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
     let plain = Device::default();
@@ -44,11 +81,24 @@ fn exercise(name: &str, cfg: ModelConfig) {
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let model = model.apply_freezing(&cfg);
     let r = model.param_report(&cfg);
-    assert_eq!(r.trainable + r.frozen, r.total, "{name}");
+    // the report (by reference key and freezing policy) against the module itself
+    let mut count = ParamCount::default();
+    model.visit(&mut count);
+    // the key mapping names every tensor of the module exactly once: the report's parameters
+    // plus the buffers (BatchNorm running stats) are all the module holds
+    let buffers: usize = mtlora::named_tensors(&model, &ctx, "")
+        .iter()
+        .filter(|n| n.buffer)
+        .map(|n| n.shape.iter().product::<usize>())
+        .sum();
     assert_eq!(
-        r.breakdown_total_fine.values().sum::<usize>(),
-        r.total,
-        "{name}: categories cover all"
+        r.total + buffers,
+        count.all,
+        "{name}: every tensor named once"
+    );
+    assert_eq!(
+        r.trainable, count.require_grad,
+        "{name}: trainable = require_grad"
     );
     let [h, w] = cfg.img_size;
     let input = Tensor::<4>::random(
@@ -59,6 +109,23 @@ fn exercise(name: &str, cfg: ModelConfig) {
     let heads = task_heads(&cfg).unwrap();
     let out = train_step(&model, input, &targets(&cfg, 2, &device), &heads);
     assert!(out.total.is_finite(), "{name}: total {}", out.total);
+    // gradients reach trainable parameters only, and most of them
+    let mut g = GradCount {
+        grads: &out.grads,
+        with_grad: 0,
+        frozen_with_grad: 0,
+    };
+    model.visit(&mut g);
+    assert_eq!(
+        g.frozen_with_grad, 0,
+        "{name}: a frozen parameter got a gradient"
+    );
+    assert!(
+        g.with_grad > 0 && g.with_grad <= r.trainable,
+        "{name}: {} gradient elements for {} trainable",
+        g.with_grad,
+        r.trainable
+    );
     let mut opt = AdamW::new(AdamWConfig::default());
     let model = opt.step(1e-3, model, &out.grads, &ctx);
     let after = model.state_dict(&ctx);
