@@ -77,7 +77,7 @@ fn stats(mut t: Vec<f64>) -> (f64, f64, f64) {
 }
 
 fn child(case: &str, runs: usize) -> Result<()> {
-    let device = crate::backend::choose(None)?.device;
+    let device = mtlora_cli::backend::choose(None)?.device;
     let mut c = mtlora_benches::cases::build(case, &device)
         .with_context(|| format!("unknown case {case:?}"))?;
     (c.run)();
@@ -99,7 +99,7 @@ fn child(case: &str, runs: usize) -> Result<()> {
 }
 
 fn machine() -> String {
-    let cpu = crate::backend::cpu_model();
+    let cpu = mtlora_cli::backend::cpu_model();
     let n = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -112,7 +112,7 @@ fn machine() -> String {
         .map_or(String::new(), |kb| {
             format!(", {:.0} GiB", kb as f64 / 1048576.0)
         });
-    let backend = crate::backend::choose(None).map_or_else(
+    let backend = mtlora_cli::backend::choose(None).map_or_else(
         |e| format!("none ({e:#})"),
         |c| format!("{} — {}", c.backend, c.adapter),
     );
@@ -360,7 +360,7 @@ pub fn run(a: BenchArgs, cmdline: String) -> Result<std::process::ExitCode> {
         print!("{table}");
     }
     if !a.no_record {
-        let date = crate::commands::timestamp();
+        let date = mtlora_cli::timestamp();
         let section = format!(
             "\n## `cargo xtask bench` run {date} UTC\n\n- **Command:** `{cmdline}`\n- **Machine:** {}\n- **Commit:** {}\n- **Runs per case:** {runs} (after one warm-up run), each case in its own process{rounds}\n\n{table}",
             machine(),

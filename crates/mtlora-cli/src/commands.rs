@@ -12,7 +12,7 @@ use mtlora_train::RunConfig;
 use crate::progress::{bar, TrainProgress};
 
 /// The tiny CPU model of the embedded default run.
-const TINY_MODEL: &str = include_str!("../../configs/mtlora_tiny_cpu.toml");
+const TINY_MODEL: &str = include_str!("../../../configs/mtlora_tiny_cpu.toml");
 /// Recipe of the embedded default run: a few minutes on a laptop CPU.
 const DEFAULT_TRAIN: &str = "
 [train]
@@ -33,9 +33,9 @@ seed = 0
 /// Synthetic dataset of the embedded default run.
 const DEFAULT_DATA: &str = "datasets/pascal_mt_synth";
 
-/// mtlora-rs: MTLoRA (multi-task LoRA on a Swin backbone) training, evaluation and tools.
+/// mtlora: MTLoRA (multi-task LoRA on a Swin backbone) training, evaluation and tools.
 #[derive(Parser, Debug)]
-#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None)]
+#[command(name = "mtlora", version, long_about = None)]
 pub struct Cli {
     /// Only warnings and errors; no progress bars.
     #[arg(long, short, global = true)]
@@ -44,6 +44,7 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The commands of the CLI (`cargo xtask` adds its developer chores, e.g. `bench`).
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a model. With no arguments: the embedded default (tiny model, synthetic data, CPU).
@@ -102,9 +103,6 @@ pub enum Command {
     /// PASCAL_MT dataset tools.
     #[command(subcommand)]
     Dataset(DatasetCmd),
-    /// Benchmarks: table of median/min/max/images per second/peak memory, appended to
-    /// benches/RESULTS.md.
-    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -226,9 +224,9 @@ pub enum DatasetCmd {
     },
 }
 
-pub fn run(cli: Cli) -> Result<ExitCode> {
-    let quiet = cli.quiet;
-    match cli.command {
+/// Run one command.
+pub fn run(command: Command, quiet: bool) -> Result<ExitCode> {
+    match command {
         Command::Train(a) => train(a, quiet),
         Command::Eval(a) => eval(a, quiet),
         Command::Predict(a) => predict(a, quiet),
@@ -243,13 +241,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => init(config.as_deref(), seed, device.as_deref(), &out, quiet),
         Command::Params { config, json } => params(&config, json),
         Command::Dataset(d) => dataset(d, quiet),
-        Command::Bench(b) => {
-            let line = std::iter::once("cargo xtask".to_string())
-                .chain(std::env::args().skip(1))
-                .collect::<Vec<_>>()
-                .join(" ");
-            crate::bench::run(b, line)
-        }
     }
 }
 
