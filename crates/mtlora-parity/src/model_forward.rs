@@ -74,12 +74,18 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
             format!("not produced: {missing:?}")
         },
     ));
-    if let Some(p) = fx.json.get("params") {
-        groups.push(crate::param_counts::compare_counts(
-            "params",
-            &model.param_report(&cfg),
-            p,
+    let counts: crate::param_counts::Counts =
+        serde_json::from_value(fx.field("params")?.clone())
+            .map_err(|e| ParityError::Fixture(format!("model_forward: params: {e}")))?;
+    if counts.trainable_names.is_none() {
+        return Err(ParityError::Fixture(
+            "model_forward: params: missing field `trainable_names`".into(),
         ));
     }
+    groups.push(crate::param_counts::compare_counts(
+        "params",
+        &model.param_report(&cfg),
+        &counts,
+    ));
     Ok(groups)
 }

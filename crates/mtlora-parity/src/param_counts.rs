@@ -1,124 +1,158 @@
 //! `param_counts`: totals, trainable counts and breakdowns of the shipped configs.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use burn::tensor::Device;
 use mtlora::{ModelConfig, ParamReport};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::compare::Group;
 use crate::fixture::Fixture;
 use crate::ParityError;
 
-fn get_usize(v: &Value, k: &str) -> Option<usize> {
-    v.get(k).and_then(Value::as_u64).map(|x| x as usize)
+/// Reference parameter counts of one configuration (`param_counts` entries, `model_forward`'s
+/// `params`): every field required except the two only one kind records.
+#[derive(Deserialize)]
+pub(crate) struct Counts {
+    total: usize,
+    trainable: usize,
+    frozen: usize,
+    breakdown_trainable: BTreeMap<String, usize>,
+    breakdown_trainable_fine: BTreeMap<String, usize>,
+    breakdown_total_fine: BTreeMap<String, usize>,
+    main_py_printout: MainPy,
+    /// `param_counts` only
+    n_trainable_tensors: Option<usize>,
+    /// `model_forward` only
+    pub(crate) trainable_names: Option<Vec<String>>,
 }
 
-/// Compare a [`ParamReport`] with a reference entry (exact).
-pub(crate) fn compare_counts(name: &str, r: &ParamReport, reference: &Value) -> Group {
+#[derive(Deserialize)]
+struct MainPy {
+    number_of_trainable_params: usize,
+    decoder_params: usize,
+    lora_params: usize,
+    extra_params: usize,
+    total_params: usize,
+    total_params_without_lora: usize,
+}
+
+/// One `param_counts` entry: the configuration and its counts.
+#[derive(Deserialize)]
+struct Entry {
+    config_file: String,
+    model: Value,
+    #[serde(flatten)]
+    counts: Counts,
+}
+
+#[derive(Deserialize)]
+struct Sidecar {
+    configs: Vec<Entry>,
+}
+
+/// Compare a [`ParamReport`] with reference counts (exact).
+pub(crate) fn compare_counts(name: &str, r: &ParamReport, reference: &Counts) -> Group {
     let mut g = Group::new(name);
-    let mut eq = |what: String, mine: usize, theirs: Option<usize>| {
-        if let Some(t) = theirs {
-            g.compare_scalar(&what, mine as f64, t as f64, 0.0);
-        }
+    let eq = |g: &mut Group, what: &str, mine: usize, theirs: usize| {
+        g.compare_scalar(what, mine as f64, theirs as f64, 0.0);
     };
-    eq("total".into(), r.total, get_usize(reference, "total"));
-    eq(
-        "trainable".into(),
-        r.trainable,
-        get_usize(reference, "trainable"),
-    );
-    eq("frozen".into(), r.frozen, get_usize(reference, "frozen"));
-    eq(
-        "n_trainable_tensors".into(),
-        r.n_trainable_tensors,
-        get_usize(reference, "n_trainable_tensors"),
-    );
-    for (field, mine) in [
-        ("breakdown_trainable", &r.breakdown_trainable),
-        ("breakdown_trainable_fine", &r.breakdown_trainable_fine),
-        ("breakdown_total_fine", &r.breakdown_total_fine),
+    eq(&mut g, "total", r.total, reference.total);
+    eq(&mut g, "trainable", r.trainable, reference.trainable);
+    eq(&mut g, "frozen", r.frozen, reference.frozen);
+    if let Some(n) = reference.n_trainable_tensors {
+        eq(&mut g, "n_trainable_tensors", r.n_trainable_tensors, n);
+    }
+    for (field, mine, theirs) in [
+        (
+            "breakdown_trainable",
+            &r.breakdown_trainable,
+            &reference.breakdown_trainable,
+        ),
+        (
+            "breakdown_trainable_fine",
+            &r.breakdown_trainable_fine,
+            &reference.breakdown_trainable_fine,
+        ),
+        (
+            "breakdown_total_fine",
+            &r.breakdown_total_fine,
+            &reference.breakdown_total_fine,
+        ),
     ] {
-        if let Some(obj) = reference.get(field).and_then(Value::as_object) {
-            for (k, v) in obj {
-                eq(
-                    format!("{field}.{k}"),
-                    mine.get(k).copied().unwrap_or(0),
-                    v.as_u64().map(|x| x as usize),
-                );
-            }
-            for (k, v) in mine {
-                if !obj.contains_key(k) && *v != 0 {
-                    eq(format!("{field}.{k}"), *v, Some(0));
-                }
+        for (k, &v) in theirs {
+            eq(
+                &mut g,
+                &format!("{field}.{k}"),
+                mine.get(k).copied().unwrap_or(0),
+                v,
+            );
+        }
+        for (k, &v) in mine {
+            if !theirs.contains_key(k) && v != 0 {
+                eq(&mut g, &format!("{field}.{k}"), v, 0);
             }
         }
     }
-    if let Some(p) = reference.get("main_py_printout") {
-        let m = &r.main_py_printout;
-        eq(
-            "main_py.trainable".into(),
+    let (m, p) = (&r.main_py_printout, &reference.main_py_printout);
+    for (what, mine, theirs) in [
+        (
+            "main_py.trainable",
             m.number_of_trainable_params,
-            get_usize(p, "number_of_trainable_params"),
-        );
-        eq(
-            "main_py.decoder".into(),
-            m.decoder_params,
-            get_usize(p, "decoder_params"),
-        );
-        eq(
-            "main_py.lora".into(),
-            m.lora_params,
-            get_usize(p, "lora_params"),
-        );
-        eq(
-            "main_py.extra".into(),
-            m.extra_params,
-            get_usize(p, "extra_params"),
-        );
-        eq(
-            "main_py.total".into(),
-            m.total_params,
-            get_usize(p, "total_params"),
-        );
-        eq(
-            "main_py.total_without_lora".into(),
+            p.number_of_trainable_params,
+        ),
+        ("main_py.decoder", m.decoder_params, p.decoder_params),
+        ("main_py.lora", m.lora_params, p.lora_params),
+        ("main_py.extra", m.extra_params, p.extra_params),
+        ("main_py.total", m.total_params, p.total_params),
+        (
+            "main_py.total_without_lora",
             m.total_params_without_lora,
-            get_usize(p, "total_params_without_lora"),
-        );
+            p.total_params_without_lora,
+        ),
+    ] {
+        eq(&mut g, what, mine, theirs);
     }
-    if let Some(names) = reference.get("trainable_names").and_then(Value::as_array) {
-        let theirs: std::collections::BTreeSet<&str> =
-            names.iter().filter_map(Value::as_str).collect();
-        let mine: std::collections::BTreeSet<&str> =
-            r.trainable_names.iter().map(String::as_str).collect();
-        let extra: Vec<_> = mine.difference(&theirs).collect();
-        let missing: Vec<_> = theirs.difference(&mine).collect();
-        g.count += 1;
-        if !extra.is_empty() || !missing.is_empty() {
-            g.fail(format!(
-                "trainable set differs: extra {extra:?}, missing {missing:?}"
-            ));
-        }
+    if let Some(names) = &reference.trainable_names {
+        compare_trainable_set(&mut g, r, names);
     }
     g
 }
 
+/// The trainable parameter names of `r` against the reference's, as one comparison.
+pub(crate) fn compare_trainable_set(g: &mut Group, r: &ParamReport, names: &[String]) {
+    let theirs: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+    let mine: BTreeSet<&str> = r.trainable_names.iter().map(String::as_str).collect();
+    let extra: Vec<_> = mine.difference(&theirs).collect();
+    let missing: Vec<_> = theirs.difference(&mine).collect();
+    g.count += 1;
+    if !extra.is_empty() || !missing.is_empty() {
+        g.fail(format!(
+            "trainable set differs: extra {extra:?}, missing {missing:?}"
+        ));
+    }
+}
+
 pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
-    let configs = fx
-        .field("configs")?
-        .as_array()
-        .ok_or_else(|| ParityError::Fixture("configs is not a list".into()))?;
+    let side: Sidecar = fx.sidecar()?;
     let device = device.clone();
     let mut groups = Vec::new();
-    for (i, entry) in configs.iter().enumerate() {
+    for entry in &side.configs {
         let name = entry
-            .get("config_file")
-            .and_then(Value::as_str)
-            .and_then(|f| f.rsplit('/').next())
-            .map(|f| f.trim_end_matches(".yaml").to_string())
-            .unwrap_or_else(|| format!("config{i}"));
-        let cfg = ModelConfig::from_json_value(entry.get("model").unwrap_or(&Value::Null))?;
+            .config_file
+            .rsplit('/')
+            .next()
+            .unwrap_or(&entry.config_file)
+            .trim_end_matches(".yaml");
+        let cfg = ModelConfig::from_json_value(&entry.model)?;
         let report = cfg.init(&device)?.param_report(&cfg);
-        groups.push(compare_counts(&name, &report, entry));
+        if entry.counts.n_trainable_tensors.is_none() {
+            return Err(ParityError::Fixture(format!(
+                "param_counts: {name}: missing field `n_trainable_tensors`"
+            )));
+        }
+        groups.push(compare_counts(name, &report, &entry.counts));
     }
     Ok(groups)
 }

@@ -83,11 +83,11 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
 
     // trainable set
     let report = model.param_report(&cfg);
-    groups.push(crate::param_counts::compare_counts(
-        "trainable_set",
-        &report,
-        &serde_json::json!({ "trainable_names": fx.json.get("trainable_names").cloned().unwrap_or(Value::Null) }),
-    ));
+    let names: Vec<String> = serde_json::from_value(fx.field("trainable_names")?.clone())
+        .map_err(|e| ParityError::Fixture(format!("train_step: trainable_names: {e}")))?;
+    let mut ts = Group::new("trainable_set");
+    crate::param_counts::compare_trainable_set(&mut ts, &report, &names);
+    groups.push(ts);
 
     // gradients
     let zero = str_list(fx.json.get("grads_analytically_zero"));
