@@ -43,6 +43,7 @@ pub struct Cli {
     /// Only warnings and errors; no progress bars.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// The command.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -108,6 +109,7 @@ pub enum Command {
     Dataset(DatasetCmd),
 }
 
+/// Arguments of `train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Run configuration: a model TOML with an optional `[train]` table (default: the embedded
@@ -144,6 +146,7 @@ pub struct TrainArgs {
     cache_dir: Option<PathBuf>,
 }
 
+/// Arguments of `eval`.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// Checkpoint: ours (`.safetensors`) or an official MTLoRA `.pth`.
@@ -175,6 +178,7 @@ pub struct EvalArgs {
     cache_dir: Option<PathBuf>,
 }
 
+/// Arguments of `predict`.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
     /// Checkpoint (see `eval`).
@@ -198,6 +202,7 @@ pub struct PredictArgs {
     raw: bool,
 }
 
+/// The `dataset` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum DatasetCmd {
     /// Check and decode every file of a PASCAL_MT folder; exit 1 on problems.

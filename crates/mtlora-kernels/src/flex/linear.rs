@@ -8,8 +8,11 @@ use rayon::prelude::*;
 /// A row-major or transposed view: element `(i, j)` at `i·rs + j·cs`.
 #[derive(Clone, Copy)]
 pub struct View<'a> {
+    /// The values.
     pub data: &'a [f32],
+    /// Row stride (elements).
     pub rs: usize,
+    /// Column stride (elements).
     pub cs: usize,
 }
 
