@@ -11,6 +11,7 @@ pub mod inference;
 pub mod losses;
 pub mod optim;
 pub mod parallel;
+pub mod plot;
 pub mod predict;
 pub mod record;
 pub mod run;
