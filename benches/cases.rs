@@ -58,20 +58,8 @@ fn config(name: &str) -> ModelConfig {
 }
 
 fn targets(cfg: &ModelConfig, b: usize, device: &Device) -> Vec<Tensor<4>> {
-    let [h, w] = cfg.img_size;
-    cfg.tasks
-        .iter()
-        .map(|t| match t.name.as_str() {
-            "normals" => Tensor::random([b, 3, h, w], Distribution::Normal(0.0, 1.0), device),
-            "sal" => Tensor::random([b, 1, h, w], Distribution::Bernoulli(0.3), device),
-            _ => Tensor::random(
-                [b, 1, h, w],
-                Distribution::Uniform(0.0, t.num_output as f64),
-                device,
-            )
-            .floor(),
-        })
-        .collect()
+    let heads = mtlora_train::task_heads(cfg).expect("shipped tasks");
+    mtlora_train::heads::random_targets(&heads, b, cfg.img_size, device)
 }
 
 fn infer(name: &'static str, device: &Device) -> Case {

@@ -1,8 +1,9 @@
 //! The tasks of a model configuration, typed once: what the step, the trainer and the
 //! evaluation need to know per task, in the model's task order.
 
+use burn::tensor::{Device, Distribution, Tensor};
 use mtlora::ModelConfig;
-use mtlora_tasks::{LossKind, Task};
+use mtlora_tasks::{LossKind, MetricKind, Task};
 
 use crate::TrainError;
 
@@ -42,4 +43,32 @@ pub fn task_heads(cfg: &ModelConfig) -> Result<Vec<TaskHead>, TrainError> {
 /// The tasks of `heads`, in order.
 pub fn tasks_of(heads: &[TaskHead]) -> Vec<Task> {
     heads.iter().map(|h| h.task).collect()
+}
+
+/// Random targets of each head's shape and value range, `[B, C, H, W]` in head order (for
+/// benchmarks and tests): normals N(0, 1), saliency Bernoulli(0.3), class maps uniform integer
+/// classes below `num_output`.
+pub fn random_targets(
+    heads: &[TaskHead],
+    b: usize,
+    [h, w]: [usize; 2],
+    device: &Device,
+) -> Vec<Tensor<4>> {
+    heads
+        .iter()
+        .map(|t| match t.task.metric() {
+            Some(MetricKind::Normals) => {
+                Tensor::random([b, 3, h, w], Distribution::Normal(0.0, 1.0), device)
+            }
+            Some(MetricKind::Saliency) => {
+                Tensor::random([b, 1, h, w], Distribution::Bernoulli(0.3), device)
+            }
+            _ => Tensor::random(
+                [b, 1, h, w],
+                Distribution::Uniform(0.0, t.num_output as f64),
+                device,
+            )
+            .floor(),
+        })
+        .collect()
 }
