@@ -52,6 +52,8 @@ pub struct AdamW {
     /// Hyper-parameters.
     pub config: AdamWConfig,
     state: HashMap<ParamId, Moments>,
+    /// Decay group per parameter, decided from its reference key on its first step.
+    no_decay: HashMap<ParamId, bool>,
 }
 
 struct StepMapper<'a> {
@@ -73,13 +75,14 @@ impl ModuleMapper for StepMapper<'_> {
         let Some(grad) = self.grads.get::<D>(param.id) else {
             return param;
         };
-        let key = self.ctx.torch_key(&self.path);
+        let (ctx, path) = (self.ctx, &self.path);
+        let no_decay = *self
+            .opt
+            .no_decay
+            .entry(param.id)
+            .or_insert_with(|| is_no_decay(&ctx.torch_key(path), D));
         let c = self.opt.config;
-        let wd = if is_no_decay(&key, D) {
-            0.0
-        } else {
-            c.weight_decay
-        };
+        let wd = if no_decay { 0.0 } else { c.weight_decay };
         let lr = self.lr;
         let id = param.id;
         let state = self.opt.state.remove(&id);
@@ -129,6 +132,7 @@ impl AdamW {
         Self {
             config,
             state: HashMap::new(),
+            no_decay: HashMap::new(),
         }
     }
 
