@@ -76,13 +76,21 @@ pub fn iter_csv_row(r: &IterRecord) -> String {
     s
 }
 
-/// Parse the per-iteration CSV back (for plots after a resume): `(iteration, losses…, total)`.
+/// Parse the per-iteration CSV back: `(iteration, losses…, total)`.
 pub fn read_iter_csv(path: &Path, tasks: usize) -> Vec<(usize, Vec<f64>)> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return vec![];
     };
-    text.lines()
-        .skip(1)
+    parse_iter_rows(text.lines().skip(1), tasks)
+}
+
+/// Parse per-iteration CSV rows (no header): `(iteration, losses…, total)`; malformed rows are
+/// left out.
+pub fn parse_iter_rows<'a>(
+    rows: impl IntoIterator<Item = &'a str>,
+    tasks: usize,
+) -> Vec<(usize, Vec<f64>)> {
+    rows.into_iter()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(',').collect();
             if f.len() < 4 + tasks {

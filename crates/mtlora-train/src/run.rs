@@ -386,6 +386,8 @@ pub fn train(
     if ckpt.is_none() {
         rows.clear();
     }
+    // the plotted history: read once here, then kept in memory
+    let mut iters = record::parse_iter_rows(rows.iter().map(String::as_str), tasks.len());
     record::write_text(
         &dir.iter_log(),
         &format!(
@@ -422,6 +424,9 @@ pub fn train(
                 micro.clear();
                 done += 1;
                 let _ = writeln!(iter_log, "{}", record::iter_csv_row(&rec));
+                let mut values = rec.losses.clone();
+                values.push(rec.total);
+                iters.push((rec.iteration, values));
                 if rec.skipped {
                     log.line(
                         obs,
@@ -458,7 +463,6 @@ pub fn train(
             obs.evaluated(&rec, improved);
             log.file(&format!("eval epoch {epoch}: {}", summary_line(&rec)));
             record::write_metrics(&opts.out, &state.history, state.best, &opts.device_name)?;
-            let iters = record::read_iter_csv(&dir.iter_log(), tasks.len());
             record::write_plots(&opts.out, &tasks, &iters, &state.history)?;
         }
         if improved {
