@@ -8,7 +8,7 @@ use crate::block::SwinBlockConfig;
 use crate::config::{SwinConfig, SwinConfigError};
 use crate::patch_embed::{PatchEmbed, PatchEmbedConfig};
 use crate::patch_merging::PatchMergingConfig;
-use crate::stage::BasicLayer;
+use crate::stage::Stage;
 use crate::window::effective_window;
 
 /// Output of one stage, after its patch merging.
@@ -37,7 +37,7 @@ pub struct SwinTransformer {
     /// Patch embedding.
     pub patch_embed: PatchEmbed,
     /// Stages.
-    pub layers: Vec<BasicLayer>,
+    pub layers: Vec<Stage>,
     /// Per stage output info.
     #[module(skip)]
     pub feature_info: Vec<FeatureInfo>,
@@ -134,7 +134,7 @@ impl SwinConfig {
                 stride,
                 resolution,
             });
-            layers.push(BasicLayer { blocks, downsample });
+            layers.push(Stage { blocks, downsample });
         }
         Ok(SwinTransformer {
             patch_embed: PatchEmbedConfig::new(self.in_chans, self.embed_dim, self.patch_size)

@@ -24,7 +24,7 @@ pub use layer_norm::{LayerNorm, LayerNormConfig};
 pub use mlp::Mlp;
 pub use patch_embed::{PatchEmbed, PatchEmbedConfig};
 pub use patch_merging::{PatchMerging, PatchMergingConfig};
-pub use stage::BasicLayer;
+pub use stage::Stage;
 pub use window_attention::{WindowAttention, WindowAttentionConfig};
 
 /// Exact GELU, `0.5·x·(1 + erf(x/√2))` (the reference uses `nn.GELU()`); fused on the CPU

@@ -1,4 +1,4 @@
-//! One Swin stage (`BasicLayer`): blocks, then the shared patch merging.
+//! One Swin stage (the reference's `BasicLayer`): blocks, then the shared patch merging.
 
 use burn::module::Module;
 use burn::tensor::Tensor;
@@ -9,14 +9,14 @@ use crate::patch_merging::PatchMerging;
 
 /// Blocks of one stage and its optional patch merging (stages 0..n−2).
 #[derive(Module, Debug)]
-pub struct BasicLayer {
+pub struct Stage {
     /// Blocks; the last one is the TS block when tasks exist.
     pub blocks: Vec<SwinBlock>,
     /// Patch merging, applied to the shared stream and to every task stream.
     pub downsample: Option<PatchMerging>,
 }
 
-impl BasicLayer {
+impl Stage {
     /// Runs the stage; `trace` receives `(name, tensor)` of every block output
     /// (`block{stage}.{j}.shared`, `block{stage}.{j}.task.{t}` with `t` the task index).
     ///
