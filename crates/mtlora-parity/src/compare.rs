@@ -102,7 +102,7 @@ impl Group {
             ));
             return;
         }
-        let (a, b) = match (to_f64(mine), to_f64(reference)) {
+        let (a, b) = match (values::<f64>(mine), values::<f64>(reference)) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) | (_, Err(e)) => {
                 self.fail(format!("{what}: not readable as numbers ({e})"));
@@ -198,19 +198,11 @@ impl Group {
     }
 }
 
-/// Values of any supported dtype as f64.
-pub fn to_f64(d: &TensorData) -> Result<Vec<f64>, String> {
+/// Values of any supported dtype as `E` (f64 for comparisons, f32 for meter inputs).
+pub fn values<E: burn::tensor::Element>(d: &TensorData) -> Result<Vec<E>, String> {
     d.clone()
-        .convert::<f64>()
-        .try_to_vec::<f64>()
-        .map_err(|e| format!("{e:?}"))
-}
-
-/// Values of any supported dtype as f32.
-pub fn to_f32(d: &TensorData) -> Result<Vec<f32>, String> {
-    d.clone()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
+        .convert::<E>()
+        .try_to_vec::<E>()
         .map_err(|e| format!("{e:?}"))
 }
 

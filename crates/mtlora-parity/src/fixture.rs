@@ -73,11 +73,6 @@ impl Fixture {
             .collect()
     }
 
-    /// Every tensor name (reading the list does not count as using them).
-    pub fn names(&self) -> impl Iterator<Item = &String> {
-        self.tensors.keys()
-    }
-
     /// The tensors listed in the sidecar field `state_keys` (all tensors without one).
     pub fn state(&self, state_keys: Option<&Value>) -> StateDict {
         match state_keys.and_then(Value::as_array) {

@@ -270,8 +270,8 @@ pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityEr
                 .to_vec()
                 .try_into()
                 .map_err(|_| ParityError::Fixture(format!("batch{b}.logits.{t}: not 4-D")))?;
-            let lv = crate::compare::to_f32(l).map_err(ParityError::Fixture)?;
-            let gv = crate::compare::to_f32(g).map_err(ParityError::Fixture)?;
+            let lv = crate::compare::values::<f32>(l).map_err(ParityError::Fixture)?;
+            let gv = crate::compare::values::<f32>(g).map_err(ParityError::Fixture)?;
             ev.update(task(t)?, &lv, dims, &gv);
         }
     }

@@ -44,7 +44,8 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
     let (model, load) = build_loaded(&cfg, &state, &device)?;
     let mut groups = vec![load];
     let (_, caps) = model.forward_traced(input_tensor(fx, &device)?, &cfg.task_names());
-    let mut seen = std::collections::BTreeSet::new();
+    // a capture of the fixture the model did not produce is never read: the `coverage`
+    // group of every run reports it
     for (name, data) in &caps {
         if let Some(r) = fx.get(name) {
             add_to(
@@ -55,25 +56,8 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
                 r,
                 Tolerance::FORWARD,
             );
-            seen.insert(name.clone());
         }
     }
-    let capture_prefixes = ["embed", "block", "stage", "down.", "head.", "out."];
-    let missing: Vec<&String> = fx
-        .names()
-        .filter(|k| !state.contains_key(*k) && *k != "input")
-        .filter(|k| capture_prefixes.iter().any(|p| k.starts_with(p)))
-        .filter(|k| !seen.contains(*k))
-        .collect();
-    groups.push(Group::check(
-        "captures_covered",
-        missing.is_empty(),
-        if missing.is_empty() {
-            String::new()
-        } else {
-            format!("not produced: {missing:?}")
-        },
-    ));
     let counts: crate::param_counts::Counts =
         serde_json::from_value(fx.field("params")?.clone())
             .map_err(|e| ParityError::Fixture(format!("model_forward: params: {e}")))?;

@@ -12,7 +12,7 @@ use mtlora_pascal::transforms::{fixed_resize, hflip, scale_rotate, ImageCast, In
 use mtlora_pascal::Plane;
 use serde_json::Value;
 
-use crate::compare::{add_to, to_f64, Group, Tolerance};
+use crate::compare::{add_to, values, Group, Tolerance};
 use crate::fixture::Fixture;
 use crate::ParityError;
 
@@ -48,7 +48,12 @@ fn to_plane(what: &str, d: &TensorData) -> Result<Plane<f64>, ParityError> {
         return Err(bad(format!("shape {s:?} is not H×W or H×W×C")));
     }
     let c = if s.len() == 3 { s[2] } else { 1 };
-    Ok(Plane::from_vec(s[0], s[1], c, to_f64(d).map_err(bad)?))
+    Ok(Plane::from_vec(
+        s[0],
+        s[1],
+        c,
+        values::<f64>(d).map_err(bad)?,
+    ))
 }
 
 fn tol_of(elem: &str) -> Tolerance {

@@ -42,7 +42,7 @@ impl Sample for f64 {
     }
 }
 
-/// `Σ_i w[i]·data[at + off[i]..][..4]` over `N` taps, lane-wise, in tap order: per lane the
+/// `Σ_i w[i]·data[off[i]..][..4]` over `N` taps, lane-wise, in tap order: per lane the
 /// same multiplications and additions (no fused multiply-add) as the scalar loops, so a
 /// 3-channel pixel is one 4-wide operation per tap with bit-identical channels (lane 3 reads
 /// the next value and is dropped).
@@ -51,17 +51,16 @@ impl Sample for f64 {
 #[inline]
 pub(super) fn tap_sum4<T: Sample, const N: usize>(
     data: &[T],
-    at: usize,
     off: &[usize; N],
     w: &[f64; N],
 ) -> [f64; 4] {
     use std::arch::x86_64::*;
-    let end = off.iter().max().map_or(0, |&o| at + o + 4);
+    let end = off.iter().max().map_or(0, |&o| o + 4);
     assert!(end <= data.len(), "tap_sum4: {end} > {}", data.len());
-    let p = data[at..].as_ptr();
+    let p = data.as_ptr();
     let mut acc = _mm256_setzero_pd();
     for i in 0..N {
-        // SAFETY: AVX2 is enabled for this function; `at + off[i] + 4 <= len` (checked above)
+        // SAFETY: AVX2 is enabled for this function; `off[i] + 4 <= len` (checked above)
         let v = unsafe { T::lanes4(p.add(off[i])) };
         acc = _mm256_add_pd(acc, _mm256_mul_pd(_mm256_set1_pd(w[i]), v));
     }
@@ -111,7 +110,8 @@ pub(super) fn warp_taps4<T: Sample>(
     out
 }
 
-/// Keys cubic weights at the 32 fractional positions `i/32` (f32).
+/// Keys cubic weights at the 32 fractional positions `i/32` (f32); a tap's 2-D weight is
+/// `f32(wy[j]·wx[k])`, formed where it is used.
 pub(super) fn cubic_table_1d() -> &'static [[f32; 4]; 32] {
     static T: std::sync::OnceLock<[[f32; 4]; 32]> = std::sync::OnceLock::new();
     T.get_or_init(|| std::array::from_fn(|i| cubic_weights(i as f32 / 32.0)))
@@ -125,25 +125,4 @@ pub fn cubic_weights(t: f32) -> [f32; 4] {
     let c2 = ((A + 2.0) * (1.0 - t) - (A + 3.0)) * (1.0 - t) * (1.0 - t) + 1.0;
     let c3 = 1.0 - c0 - c1 - c2;
     [c0, c1, c2, c3]
-}
-
-/// 4×4 products `f32(wy[j]·wx[k])` for every (fy, fx) in 1/32 steps.
-pub(super) fn cubic_table_2d() -> &'static [[f64; 16]] {
-    static T: std::sync::OnceLock<Vec<[f64; 16]>> = std::sync::OnceLock::new();
-    T.get_or_init(|| {
-        let w1: Vec<[f32; 4]> = (0..32).map(|i| cubic_weights(i as f32 / 32.0)).collect();
-        let mut t = Vec::with_capacity(32 * 32);
-        for wy in &w1 {
-            for wx in &w1 {
-                let mut e = [0.0f64; 16];
-                for j in 0..4 {
-                    for k in 0..4 {
-                        e[j * 4 + k] = (wy[j] * wx[k]) as f64;
-                    }
-                }
-                t.push(e);
-            }
-        }
-        t
-    })
 }

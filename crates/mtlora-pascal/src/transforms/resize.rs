@@ -107,20 +107,25 @@ pub(super) fn resize_cubic_body<T: Sample, const C: usize, const AVX: bool>(
     // horizontal pass: [h, dw, C]
     // both passes append in order: no zero-filled buffers first
     let mut tmp = Vec::with_capacity(p.h * dw * C);
-    let last = p.w - 1;
+    // per output column, once: element offsets of the taps, and whether the 4-lane read of
+    // the last tap stays inside the row (it reads one value past the pixel)
+    let cols: Vec<([usize; 4], bool)> = tx
+        .iter()
+        .map(|(idx, _)| (idx.map(|i| i * C), idx.iter().all(|&i| i + 1 < p.w)))
+        .collect();
     for row in p.data.chunks_exact(p.w * C) {
-        for (idx, w) in &tx {
+        for ((_, w), (off, lanes_fit)) in tx.iter().zip(&cols) {
             #[cfg(target_arch = "x86_64")]
-            if AVX && C == 3 && idx.iter().all(|&i| i < last) {
+            if AVX && C == 3 && *lanes_fit {
                 // SAFETY: only the AVX2 instantiation reaches this
-                let acc = unsafe { tap_sum4(row, 0, &idx.map(|i| i * C), w) };
+                let acc = unsafe { tap_sum4(row, off, w) };
                 tmp.extend_from_slice(&acc[..C]);
                 continue;
             }
-            let _ = last;
+            let _ = lanes_fit;
             let mut acc = [0.0f64; C];
             for j in 0..4 {
-                let s = &row[idx[j] * C..idx[j] * C + C];
+                let s = &row[off[j]..off[j] + C];
                 for k in 0..C {
                     acc[k] += w[j] * s[k].into();
                 }

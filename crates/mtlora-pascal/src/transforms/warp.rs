@@ -4,10 +4,10 @@
 // stencil loops read clearer with explicit tap indices
 #![allow(clippy::needless_range_loop)]
 
+use super::cubic::cubic_table_1d;
 #[cfg(target_arch = "x86_64")]
 use super::cubic::warp_taps4;
 use super::cubic::Sample;
-use super::cubic::{cubic_table_1d, cubic_table_2d};
 use super::normals::rotate_normals;
 use super::Interp;
 use crate::plane::Plane;
@@ -130,7 +130,6 @@ pub(super) fn warp_cubic_body<T: Sample, const C: usize, const AVX: bool>(
 ) -> Plane<f64> {
     let (h, w) = (p.h, p.w);
     let map = FixedMap::new(m, w);
-    let table = cubic_table_2d();
     let w1 = cubic_table_1d();
     let (hi, wi) = (h as i64, w as i64);
     let offsets: [usize; 16] = std::array::from_fn(|i| ((i / 4) * w + i % 4) * C);
@@ -139,7 +138,8 @@ pub(super) fn warp_cubic_body<T: Sample, const C: usize, const AVX: bool>(
         let yy = (y0 + map.bdelta[x]) >> 5;
         let (sx, fx) = (xx >> 5, (xx & 31) as usize);
         let (sy, fy) = (yy >> 5, (yy & 31) as usize);
-        let wt = &table[fy * 32 + fx];
+        // tap (j, k) weighs f32(wy[j]·wx[k]), as OpenCV's 2-D table holds it
+        let wt = |j: usize, k: usize| (w1[fy][j] * w1[fx][k]) as f64;
         let mut acc = [0.0f64; C];
         if sx + 2 < 0 || sy + 2 < 0 || sx > wi || sy > hi {
             // whole neighbourhood outside: border value 0
@@ -156,7 +156,7 @@ pub(super) fn warp_cubic_body<T: Sample, const C: usize, const AVX: bool>(
                 let base = row0 + j * w * C;
                 let row = &p.data[base..base + 4 * C];
                 for k in 0..4 {
-                    let wgt = wt[j * 4 + k];
+                    let wgt = wt(j, k);
                     for ch in 0..C {
                         acc[ch] += wgt * row[k * C + ch].into();
                     }
@@ -173,7 +173,7 @@ pub(super) fn warp_cubic_body<T: Sample, const C: usize, const AVX: bool>(
                     if col < 0 || col >= wi {
                         continue;
                     }
-                    let wgt = wt[j * 4 + k];
+                    let wgt = wt(j as usize, k as usize);
                     let base = (r as usize * w + col as usize) * C;
                     for ch in 0..C {
                         acc[ch] += wgt * p.data[base + ch].into();
