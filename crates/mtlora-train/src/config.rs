@@ -174,6 +174,9 @@ impl TrainConfig {
                 "train.delta_m_baselines.{k} must be finite, got {v}"
             ));
         }
+        if let Err(e) = mtlora_metrics::Baselines::from_names(&self.delta_m_baselines) {
+            return bad(format!("train.delta_m_baselines: {e}"));
+        }
         Ok(())
     }
 }
@@ -267,11 +270,6 @@ impl RunConfig {
             None => TrainConfig::default(),
         };
         train.validate()?;
-        if let Err(e) = mtlora_metrics::Baselines::from_names(&train.delta_m_baselines) {
-            return Err(TrainError::Config(format!(
-                "[train.delta_m_baselines]: {e}"
-            )));
-        }
         Ok(Self { model, train })
     }
 
@@ -356,6 +354,12 @@ mod tests {
                 t.delta_m_baselines.insert("semseg".into(), f64::NAN);
             },
             "train.delta_m_baselines.semseg",
+        );
+        check(
+            &|t| {
+                t.delta_m_baselines.insert("segm".into(), 50.0);
+            },
+            "unknown task \"segm\"",
         );
         TrainConfig::default()
             .validate()
