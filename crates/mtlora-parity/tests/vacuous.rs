@@ -43,42 +43,29 @@ fn the_unedited_copy_passes() {
     verdict(&sidecar).expect("unedited copy passes");
 }
 
+fn delete_multitask(j: &mut serde_json::Map<String, Value>) {
+    j.remove("multitask");
+}
+
+fn rename_sal_logits(t: &mut mtlora::StateDict) {
+    let v = t.remove("sal_regular.logits").unwrap();
+    t.insert("sal_regular.logits_renamed".into(), v);
+}
+
 #[test]
 fn renamed_tensor_and_deleted_field_fail() {
     let dir = tempfile::tempdir().unwrap();
-    let sidecar = edited_losses(
-        dir.path(),
-        |j| {
-            j.remove("multitask");
-        },
-        |t| {
-            let v = t.remove("sal_regular.logits").unwrap();
-            t.insert("sal_regular.logits_renamed".into(), v);
-        },
-    );
+    let sidecar = edited_losses(dir.path(), delete_multitask, rename_sal_logits);
     let why = verdict(&sidecar).expect_err("must not pass");
     assert!(why.contains("multitask"), "{why}");
 
     // each edit alone is caught as well, naming what is wrong
     let dir = tempfile::tempdir().unwrap();
-    let sidecar = edited_losses(
-        dir.path(),
-        |j| {
-            j.remove("multitask");
-        },
-        |_| {},
-    );
+    let sidecar = edited_losses(dir.path(), delete_multitask, |_| {});
     let why = verdict(&sidecar).expect_err("deleted field");
     assert!(why.contains("missing field `multitask`"), "{why}");
     let dir = tempfile::tempdir().unwrap();
-    let sidecar = edited_losses(
-        dir.path(),
-        |_| {},
-        |t| {
-            let v = t.remove("sal_regular.logits").unwrap();
-            t.insert("sal_regular.logits_renamed".into(), v);
-        },
-    );
+    let sidecar = edited_losses(dir.path(), |_| {}, rename_sal_logits);
     let why = verdict(&sidecar).expect_err("renamed tensor");
     assert!(why.contains("\"sal_regular.logits\" is missing"), "{why}");
 }
