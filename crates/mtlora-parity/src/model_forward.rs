@@ -1,7 +1,7 @@
 //! `model_forward`: eval-mode forward of the full model from the sidecar config.
 
 use burn::tensor::{Device, Tensor};
-use mtlora::{ModelConfig, MultiTaskSwin, NameContext, StateDict};
+use mtlora::{ModelConfig, MultiTaskSwin, StateDict};
 
 use crate::compare::{add_to, group_of, Group, Tolerance};
 use crate::fixture::Fixture;
@@ -13,9 +13,8 @@ pub(crate) fn build_loaded(
     state: &StateDict,
     device: &Device,
 ) -> Result<(MultiTaskSwin, Group), ParityError> {
-    let ctx = NameContext::new(cfg);
     let model = cfg.init(device)?;
-    let (model, report) = model.load_state_dict(state, &ctx);
+    let (model, report) = model.load_state_dict(state);
     let mut g = Group::check("load_state_dict", true, "");
     if let Err(e) = report.ensure_strict() {
         g.fail(e.to_string());
@@ -43,7 +42,7 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
     let state = fx.state(fx.json.get("state_keys"));
     let (model, load) = build_loaded(&cfg, &state, &device)?;
     let mut groups = vec![load];
-    let (_, caps) = model.forward_traced(input_tensor(fx, &device)?, &cfg.task_names());
+    let (_, caps) = model.forward_traced(input_tensor(fx, &device)?);
     // a capture of the fixture the model did not produce is never read: the `coverage`
     // group of every run reports it
     for (name, data) in &caps {

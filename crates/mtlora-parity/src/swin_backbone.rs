@@ -74,9 +74,8 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
             return Ok(groups);
         }
     }
-    let lctx = NameContext::new(&lora_cfg);
     let model = lora_cfg.init(&device)?;
-    let (model, report, ignored) = model.import_swin_backbone(&sd, &lctx);
+    let (model, report, ignored) = model.import_swin_backbone(&sd);
     let official = fx.json.get("official_import_into_mtlora_config_A");
     let exp_missing: BTreeSet<String> = strs(official.and_then(|o| o.get("missing_keys")))
         .into_iter()

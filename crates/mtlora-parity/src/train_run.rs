@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use mtlora::{ModelConfig, NameContext, StateDict};
+use mtlora::{ModelConfig, StateDict};
 use mtlora_pascal::transforms::normalize_image;
 use mtlora_pascal::Plane;
 use serde_json::Value;
@@ -92,7 +92,6 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
             }
         }
     }
-    let ctx = NameContext::new(&model_cfg);
     let tasks = model_cfg.task_names();
     let order = str_list(fx.json.get("task_order"));
     if !order.is_empty() && order != tasks {
@@ -179,7 +178,7 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
         let first = records.is_empty();
         let rec = trainer.step_inspect(&[batch], epoch, &mut |m, g| {
             if first {
-                iter1_grads = grads_by_key(m, g, &ctx);
+                iter1_grads = grads_by_key(m, g);
             }
         });
         records.push(rec);
@@ -207,7 +206,7 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
         }
     }
 
-    let sd = trainer.model.state_dict(&ctx);
+    let sd = trainer.model.state_dict()?;
     let replay = Replay {
         tasks,
         records,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use mtlora::{ModelConfig, NameContext};
+use mtlora::ModelConfig;
 use serde_json::Value;
 
 use crate::compare::{add_to, Group, Tolerance};
@@ -17,7 +17,6 @@ use mtlora_train::step::train_step;
 
 pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
     let cfg = ModelConfig::from_json_value(fx.field("model")?)?;
-    let ctx = NameContext::new(&cfg);
     // Weights: "<file>.safetensors (keys listed in <file>.json state_keys)".
     let from = fx.field("weights_from")?.as_str().ok_or_else(|| {
         ParityError::Fixture("sidecar field \"weights_from\" is not a string".into())
@@ -92,7 +91,7 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
     // gradients
     let zero = str_list(fx.json.get("grads_analytically_zero"));
     let without = str_list(fx.json.get("trainable_without_grad"));
-    let mine = grads_by_key(&model, &out.grads, &ctx);
+    let mine = grads_by_key(&model, &out.grads);
     let reference: BTreeMap<String, TensorData> = fx
         .with_prefix("grad.")
         .into_iter()
@@ -145,7 +144,7 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
     ));
 
     // BatchNorm running stats after the train forward
-    let sd = model.state_dict(&ctx);
+    let sd = model.state_dict()?;
     for (k, r) in fx.with_prefix("bn_after.") {
         match sd.get(k) {
             Some(m) => add_to(&mut groups, "bn_after", k, m, r, Tolerance::FORWARD),
@@ -170,11 +169,11 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
         epsilon: opt.get("eps").and_then(num).unwrap_or(1e-8),
         weight_decay: opt.get("weight_decay").and_then(num).unwrap_or(0.05),
     };
-    let stored = grads_from_keys(&model, &reference, &ctx, &plain);
-    let before = model.state_dict(&ctx);
+    let stored = grads_from_keys(&model, &reference, &plain);
+    let before = model.state_dict()?;
     let mut adamw = AdamW::new(config);
-    let stepped = adamw.step(lr, model, &stored, &ctx);
-    let after = stepped.state_dict(&ctx);
+    let stepped = adamw.step(lr, model, &stored);
+    let after = stepped.state_dict()?;
     let mut ag = Group::new("after_step(stored grads)");
     for (k, r) in fx.with_prefix("after_step.") {
         if zero.iter().any(|z| z == k) {

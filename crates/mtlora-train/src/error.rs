@@ -1,5 +1,7 @@
 //! Errors of the training crate.
 
+use std::path::PathBuf;
+
 /// Training, evaluation and prediction errors.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -13,17 +15,50 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] mtlora_pascal::PascalError),
     /// Checkpoint content problems.
-    #[error("checkpoint {path}: {msg}")]
+    #[error("checkpoint {}: {msg}", path.display())]
     Checkpoint {
         /// File.
-        path: String,
+        path: PathBuf,
         /// What is wrong.
         msg: String,
     },
     /// Dataset folder problems (with a hint).
     #[error("{0}")]
     Dataset(String),
-    /// File-system problems (the path is in the message).
+    /// A file or folder could not be read or written.
+    #[error("{}: {what} ({source})", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What could not be done.
+        what: &'static str,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An input image that cannot be decoded.
+    #[error("{}: not a readable JPEG or PNG image ({source})", path.display())]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+    /// The run folder is not in the state the command needs (with what to do instead).
     #[error("{0}")]
-    Io(String),
+    Run(String),
+}
+
+impl TrainError {
+    pub(crate) fn io<'a>(
+        path: &'a std::path::Path,
+        what: &'static str,
+    ) -> impl Fn(std::io::Error) -> Self + Copy + 'a {
+        move |source| Self::Io {
+            path: path.to_path_buf(),
+            what,
+            source,
+        }
+    }
 }

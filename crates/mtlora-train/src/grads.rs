@@ -2,87 +2,64 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Param;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use mtlora::NameContext;
+use mtlora::{visit_keyed, KeyedVisitor, MultiTaskSwin};
 
 struct Collect<'a> {
     grads: &'a GradientsParams,
-    ctx: &'a NameContext,
-    path: Vec<String>,
     out: BTreeMap<String, TensorData>,
 }
 
-impl ModuleVisitor for Collect<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+impl KeyedVisitor for Collect<'_> {
+    fn visit<const D: usize>(&mut self, key: &str, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            self.out
-                .insert(self.ctx.torch_key(&self.path), g.into_data());
+            self.out.insert(key.to_string(), g.into_data());
         }
     }
 }
 
 /// Every gradient present in `grads`, keyed by reference name.
-pub fn grads_by_key<M: Module>(
-    module: &M,
+pub fn grads_by_key(
+    model: &MultiTaskSwin,
     grads: &GradientsParams,
-    ctx: &NameContext,
 ) -> BTreeMap<String, TensorData> {
     let mut c = Collect {
         grads,
-        ctx,
-        path: vec![],
         out: BTreeMap::new(),
     };
-    module.visit(&mut c);
+    visit_keyed(model, model.names(), "", &mut c);
     c.out
 }
 
 struct Build<'a> {
     data: &'a BTreeMap<String, TensorData>,
-    ctx: &'a NameContext,
     device: &'a Device,
-    path: Vec<String>,
     out: GradientsParams,
 }
 
-impl ModuleVisitor for Build<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(d) = self.data.get(&self.ctx.torch_key(&self.path)) {
+impl KeyedVisitor for Build<'_> {
+    fn visit<const D: usize>(&mut self, key: &str, param: &Param<Tensor<D>>) {
+        if let Some(d) = self.data.get(key) {
             self.out
                 .register(param.id, Tensor::<D>::from_data(d.clone(), self.device));
         }
     }
 }
 
-/// Gradients for `module` from reference-keyed data (e.g. stored fixture gradients), on `device`
-/// (a device without autodiff).
-pub fn grads_from_keys<M: Module>(
-    module: &M,
+/// Gradients for `model` from reference-keyed data (e.g. stored fixture gradients), on
+/// `device` (a device without autodiff).
+pub fn grads_from_keys(
+    model: &MultiTaskSwin,
     data: &BTreeMap<String, TensorData>,
-    ctx: &NameContext,
     device: &Device,
 ) -> GradientsParams {
     let mut b = Build {
         data,
-        ctx,
         device,
-        path: vec![],
         out: GradientsParams::new(),
     };
-    module.visit(&mut b);
+    visit_keyed(model, model.names(), "", &mut b);
     b.out
 }

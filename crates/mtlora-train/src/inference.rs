@@ -49,7 +49,7 @@ pub fn load(ckpt: &Path, config: Option<&Path>, device: &Device) -> Result<Loade
             )))
         }
     };
-    let model = checkpoint::load_model_strict(cfg.init(device)?, &c.model, &cfg, ckpt)?;
+    let model = c.file.load_into(cfg.init(device)?)?;
     Ok(Loaded {
         cfg,
         run: given.or(c.run),

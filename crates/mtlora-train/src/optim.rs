@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
-use burn::module::{Module, ModuleMapper, Param, ParamId};
+use burn::module::{Module, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
-use mtlora::NameContext;
+use burn::tensor::{Tensor, TensorData};
+use mtlora::{map_keyed, visit_keyed, KeyedMapper, KeyedVisitor, MultiTaskSwin};
 
 /// AdamW hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,27 +60,18 @@ struct StepMapper<'a> {
     opt: &'a mut AdamW,
     grads: &'a GradientsParams,
     lr: f64,
-    ctx: &'a NameContext,
-    path: Vec<String>,
 }
 
-impl ModuleMapper for StepMapper<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+impl KeyedMapper for StepMapper<'_> {
+    fn map<const D: usize>(&mut self, key: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let Some(grad) = self.grads.get::<D>(param.id) else {
             return param;
         };
-        let (ctx, path) = (self.ctx, &self.path);
         let no_decay = *self
             .opt
             .no_decay
             .entry(param.id)
-            .or_insert_with(|| is_no_decay(&ctx.torch_key(path), D));
+            .or_insert_with(|| is_no_decay(key, D));
         let c = self.opt.config;
         let wd = if no_decay { 0.0 } else { c.weight_decay };
         let lr = self.lr;
@@ -136,23 +127,21 @@ impl AdamW {
         }
     }
 
-    /// One step with learning rate `lr`; parameters are grouped by their reference key
-    /// (`ctx` maps module paths to keys).
-    pub fn step<M: Module>(
+    /// One step with learning rate `lr`; each parameter's decay group is decided from its
+    /// reference key on its first step and kept by `ParamId`.
+    pub fn step(
         &mut self,
         lr: f64,
-        module: M,
+        model: MultiTaskSwin,
         grads: &GradientsParams,
-        ctx: &NameContext,
-    ) -> M {
+    ) -> MultiTaskSwin {
+        let names = model.names().clone();
         let mut mapper = StepMapper {
             opt: self,
             grads,
             lr,
-            ctx,
-            path: vec![],
         };
-        module.map(&mut mapper)
+        map_keyed(model, &names, "", &mut mapper)
     }
 
     /// Number of parameters with optimizer state.
@@ -167,70 +156,49 @@ impl AdamW {
 
     /// Moments and step counts by reference key: `exp_avg.<key>`, `exp_avg_sq.<key>` (flat f32)
     /// and `step.<key>` (f32 `[1]`).
-    pub fn export<M: Module>(&self, module: &M, ctx: &NameContext) -> mtlora::StateDict {
+    pub fn export(&self, model: &MultiTaskSwin) -> mtlora::StateDict {
         struct V<'a> {
             opt: &'a AdamW,
-            ctx: &'a NameContext,
-            path: Vec<String>,
             out: mtlora::StateDict,
         }
-        impl burn::module::ModuleVisitor for V<'_> {
-            fn enter_module(&mut self, name: &str, _: &str) {
-                self.path.push(name.to_string());
-            }
-            fn exit_module(&mut self, _: &str, _: &str) {
-                self.path.pop();
-            }
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        impl KeyedVisitor for V<'_> {
+            fn visit<const D: usize>(&mut self, key: &str, param: &Param<Tensor<D>>) {
                 if let Some(s) = self.opt.state.get(&param.id) {
-                    let key = self.ctx.torch_key(&self.path);
                     self.out.insert(format!("exp_avg.{key}"), s.m.to_data());
                     self.out.insert(format!("exp_avg_sq.{key}"), s.v.to_data());
                     self.out.insert(
                         format!("step.{key}"),
-                        burn::tensor::TensorData::new(vec![s.step as f32], [1]),
+                        TensorData::new(vec![s.step as f32], [1]),
                     );
                 }
             }
         }
         let mut v = V {
             opt: self,
-            ctx,
-            path: vec![],
             out: Default::default(),
         };
-        module.visit(&mut v);
+        visit_keyed(model, model.names(), "", &mut v);
         v.out
     }
 
-    /// Restore state written by [`AdamW::export`] for the parameters of `module` (on
-    /// `device`, the device without autodiff). Returns the keys of `data` that matched no
-    /// parameter or had the wrong size.
-    pub fn import<M: Module>(
+    /// Restore state written by [`AdamW::export`] for the parameters of `model` (on `device`,
+    /// the device without autodiff). Returns the problems: keys of `data` that matched no
+    /// parameter, moments of the wrong size, unreadable step counts.
+    pub fn import(
         &mut self,
-        module: &M,
-        ctx: &NameContext,
+        model: &MultiTaskSwin,
         data: &mtlora::StateDict,
         device: &burn::tensor::Device,
     ) -> Vec<String> {
         struct V<'a> {
             opt: &'a mut AdamW,
-            ctx: &'a NameContext,
             data: &'a mtlora::StateDict,
             device: &'a burn::tensor::Device,
-            path: Vec<String>,
             used: std::collections::BTreeSet<String>,
             bad: Vec<String>,
         }
-        impl burn::module::ModuleVisitor for V<'_> {
-            fn enter_module(&mut self, name: &str, _: &str) {
-                self.path.push(name.to_string());
-            }
-            fn exit_module(&mut self, _: &str, _: &str) {
-                self.path.pop();
-            }
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let key = self.ctx.torch_key(&self.path);
+        impl KeyedVisitor for V<'_> {
+            fn visit<const D: usize>(&mut self, key: &str, param: &Param<Tensor<D>>) {
                 let n = param.val().shape().num_elements();
                 let (m, v, s) = (
                     self.data.get(&format!("exp_avg.{key}")),
@@ -243,12 +211,10 @@ impl AdamW {
                 for k in ["exp_avg", "exp_avg_sq", "step"] {
                     self.used.insert(format!("{k}.{key}"));
                 }
-                if m.shape().iter().product::<usize>() != n
-                    || v.shape().iter().product::<usize>() != n
-                {
+                if m.num_elements() != n || v.num_elements() != n {
                     self.bad.push(format!(
                         "{key}: moments of {} values for a parameter of {n}",
-                        m.shape().iter().product::<usize>()
+                        m.num_elements()
                     ));
                     return;
                 }
@@ -257,9 +223,14 @@ impl AdamW {
                     .convert::<f32>()
                     .try_to_vec::<f32>()
                     .ok()
-                    .and_then(|v| v.first().copied())
-                    .unwrap_or(0.0);
-                let flat = |d: &burn::tensor::TensorData| {
+                    .filter(|v| v.len() == 1 && v[0].is_finite() && v[0] >= 0.0)
+                    .map(|v| v[0]);
+                let Some(step) = step else {
+                    self.bad
+                        .push(format!("step.{key}: not one finite non-negative count"));
+                    return;
+                };
+                let flat = |d: &TensorData| {
                     Tensor::<1>::from_data(d.clone().convert::<f32>(), self.device).reshape([n])
                 };
                 self.opt.state.insert(
@@ -274,14 +245,12 @@ impl AdamW {
         }
         let mut v = V {
             opt: self,
-            ctx,
             data,
             device,
-            path: vec![],
             used: Default::default(),
             bad: vec![],
         };
-        module.visit(&mut v);
+        visit_keyed(model, model.names(), "", &mut v);
         let mut bad = v.bad;
         bad.extend(
             data.keys()

@@ -31,14 +31,11 @@ pub fn voc_palette() -> Vec<u8> {
 
 /// Decode any JPEG or PNG to RGB8, naming the file on failure.
 pub fn read_image(path: &Path) -> Result<Plane<u8>, TrainError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| TrainError::Io(format!("{}: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(TrainError::io(path, "cannot read the image"))?;
     let img = image::load_from_memory(&bytes)
-        .map_err(|e| {
-            TrainError::Io(format!(
-                "{}: not a readable JPEG or PNG image ({e})",
-                path.display()
-            ))
+        .map_err(|source| TrainError::Image {
+            path: path.to_path_buf(),
+            source,
         })?
         .into_rgb8();
     let (w, h) = img.dimensions();
@@ -189,8 +186,7 @@ fn to_rgb(task: Task, m: &Plane<u8>, image: &Plane<u8>, pal: &[u8]) -> Plane<u8>
 pub fn write_raw(out: &Path, stem: &str, p: &Prediction) -> Result<PathBuf, TrainError> {
     let path = out.join(format!("{stem}_outputs.safetensors"));
     let sd: mtlora::StateDict = p.raw.iter().cloned().collect();
-    mtlora::state_dict::write_safetensors(&path, &sd, None)
-        .map_err(|e| TrainError::Io(e.to_string()))?;
+    mtlora::state_dict::write_safetensors(&path, &sd, None)?;
     Ok(path)
 }
 
@@ -204,8 +200,7 @@ pub fn write_prediction(
     let pal = voc_palette();
     let mut files = vec![];
     let write = |path: PathBuf, bytes: Vec<u8>| -> Result<PathBuf, TrainError> {
-        mtlora::state_dict::write_atomic(&path, &bytes)
-            .map_err(|e| TrainError::Io(e.to_string()))?;
+        mtlora::state_dict::write_atomic(&path, &bytes)?;
         Ok(path)
     };
     let mut panels = vec![p.image.clone()];

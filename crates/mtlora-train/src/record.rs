@@ -48,8 +48,7 @@ impl EvalRecord {
 
 /// Write `text` to `path` atomically.
 pub fn write_text(path: &Path, text: &str) -> Result<(), TrainError> {
-    mtlora::state_dict::write_atomic(path, text.as_bytes())
-        .map_err(|e| TrainError::Io(e.to_string()))
+    Ok(mtlora::state_dict::write_atomic(path, text.as_bytes())?)
 }
 
 /// Header of the per-iteration CSV for `tasks`.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
 use burn::tensor::Device;
-use mtlora::{MultiTaskSwin, NameContext};
+use mtlora::MultiTaskSwin;
 use mtlora_pascal::dataset::{DatasetConfig, MultiTaskBatch, PascalDataset, PascalLoader};
 use mtlora_pascal::{PascalRoot, Task, TransformConfig};
 
@@ -96,12 +96,7 @@ impl RunDir {
 
 /// Make sure `dir` exists and accepts files.
 pub fn ensure_writable(dir: &Path) -> Result<(), TrainError> {
-    let err = |e: std::io::Error| {
-        TrainError::Io(format!(
-            "output folder {} is not writable: {e}",
-            dir.display()
-        ))
-    };
+    let err = TrainError::io(dir, "output folder not writable");
     std::fs::create_dir_all(dir).map_err(err)?;
     let probe = dir.join(format!(".write-probe-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(err)?;
@@ -186,11 +181,11 @@ pub fn fresh_model(
         return Ok((model, None));
     };
     let sd = mtlora::read_state_dict(w)?;
-    let (model, report, ignored) = model.import_swin_backbone(&sd, &NameContext::new(&cfg.model));
+    let (model, report, ignored) = model.import_swin_backbone(&sd);
     report
         .ensure(|k| k.contains("lora_"))
         .map_err(|e| TrainError::Checkpoint {
-            path: w.display().to_string(),
+            path: w.to_path_buf(),
             msg: format!("not a matching Swin backbone: {e}"),
         })?;
     Ok((
@@ -216,7 +211,7 @@ pub fn train(
     let last = dir.last();
     let ckpt = if opts.resume {
         if !last.exists() {
-            return Err(TrainError::Io(format!(
+            return Err(TrainError::Run(format!(
                 "--resume: no checkpoint at {} (nothing to resume; start the run without --resume)",
                 last.display()
             )));
@@ -224,7 +219,7 @@ pub fn train(
         Some(checkpoint::load(&last)?)
     } else {
         if last.exists() {
-            return Err(TrainError::Io(format!(
+            return Err(TrainError::Run(format!(
                 "{} already holds a run ({}); pass --resume to continue it or choose another --out",
                 opts.out.display(),
                 last.display()
@@ -235,7 +230,7 @@ pub fn train(
     let cfg = match (&ckpt, cfg) {
         (Some(c), given) => {
             let stored = c.run.clone().ok_or_else(|| TrainError::Checkpoint {
-                path: last.display().to_string(),
+                path: last.clone(),
                 msg: "has no run configuration (not a training checkpoint)".into(),
             })?;
             if let Some(g) = given {
@@ -297,8 +292,7 @@ pub fn train(
     log.line(obs, &format!("device: {}", opts.device_name));
     let (model, mut state) = match &ckpt {
         Some(c) => {
-            let model =
-                checkpoint::load_model_strict(cfg.model.init(&ad)?, &c.model, &cfg.model, &last)?;
+            let model = c.file.load_into(cfg.model.init(&ad)?)?;
             (model, c.state.clone().unwrap_or_default())
         }
         None => {
@@ -333,10 +327,10 @@ pub fn train(
     if let Some(c) = &ckpt {
         let bad = trainer
             .optim
-            .import(&trainer.model, &trainer.ctx, &c.optim, &opts.device);
+            .import(&trainer.model, &c.file.optim, &opts.device);
         if !bad.is_empty() {
             return Err(TrainError::Checkpoint {
-                path: last.display().to_string(),
+                path: last.clone(),
                 msg: format!(
                     "optimizer state does not match the model:\n  {}",
                     bad.join("\n  ")
@@ -398,7 +392,7 @@ pub fn train(
     let mut iter_log = std::fs::OpenOptions::new()
         .append(true)
         .open(dir.iter_log())
-        .map_err(|e| TrainError::Io(format!("{}: {e}", dir.iter_log().display())))?;
+        .map_err(TrainError::io(&dir.iter_log(), "cannot append to the log"))?;
 
     for (ran, epoch) in (state.epochs_done..t.epochs).enumerate() {
         if opts.stop_after_epochs.is_some_and(|n| ran >= n) {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Tensor};
-use mtlora::{ModelConfig, MultiTaskSwin, NameContext};
+use mtlora::{ModelConfig, MultiTaskSwin};
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
@@ -67,8 +67,6 @@ pub struct Trainer {
     pub model_cfg: ModelConfig,
     /// Recipe.
     pub train_cfg: TrainConfig,
-    /// Key mapping.
-    pub ctx: NameContext,
     /// Task, loss and loss weight per head (model order).
     pub tasks: Vec<TaskHead>,
     /// Δm baselines of the evaluation.
@@ -103,7 +101,6 @@ impl Trainer {
         let tasks = task_heads(&model_cfg)?;
         let baselines = Baselines::from_names(&train_cfg.delta_m_baselines)
             .map_err(|e| TrainError::Config(format!("train.delta_m_baselines: {e}")))?;
-        let ctx = NameContext::new(&model_cfg);
         let model = model.apply_freezing(&model_cfg);
         let optim = AdamW::new(AdamWConfig {
             weight_decay: train_cfg.weight_decay,
@@ -113,7 +110,6 @@ impl Trainer {
         Ok(Self {
             model_cfg,
             train_cfg,
-            ctx,
             tasks,
             baselines,
             model,
@@ -245,7 +241,7 @@ impl Trainer {
         let finite = total.is_finite() && grad_norm.is_finite();
         if finite {
             let model = self.model.clone();
-            self.model = self.optim.step(lr, model, &grads, &self.ctx);
+            self.model = self.optim.step(lr, model, &grads);
         } else {
             self.skipped_steps += 1;
             tracing::warn!(

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use burn::tensor::{Device, Distribution, Tensor};
-use mtlora::{ModelConfig, NameContext};
+use mtlora::ModelConfig;
 use mtlora_train::{Batch, TrainConfig, Trainer};
 
 fn cfg() -> ModelConfig {
@@ -56,9 +56,9 @@ fn trainer(c: &ModelConfig, model: Option<mtlora::MultiTaskSwin>) -> Trainer {
 }
 
 fn trainable(t: &Trainer) -> mtlora::StateDict {
-    let ctx = NameContext::new(&t.model_cfg);
     t.model
-        .state_dict(&ctx)
+        .state_dict()
+        .unwrap()
         .into_iter()
         .filter(|(k, _)| {
             mtlora::is_trainable(k, &t.model_cfg)

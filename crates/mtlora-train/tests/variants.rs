@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Distribution, Tensor};
-use mtlora::{ModelConfig, NameContext};
+use mtlora::ModelConfig;
 use mtlora_train::{task_heads, train_step, AdamW, AdamWConfig};
 
 fn base() -> ModelConfig {
@@ -59,11 +59,10 @@ fn exercise(name: &str, cfg: ModelConfig) {
     cfg.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
     let plain = Device::default();
     let device = plain.clone().autodiff();
-    let ctx = NameContext::new(&cfg);
     // own state dict round trip (strict)
     let model = cfg.init(&device).unwrap();
-    let sd = model.state_dict(&ctx);
-    let (model, report) = cfg.init(&device).unwrap().load_state_dict(&sd, &ctx);
+    let sd = model.state_dict().unwrap();
+    let (model, report) = cfg.init(&device).unwrap().load_state_dict(&sd);
     report
         .ensure_strict()
         .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -74,7 +73,7 @@ fn exercise(name: &str, cfg: ModelConfig) {
     model.visit(&mut count);
     // the key mapping names every tensor of the module exactly once: the report's parameters
     // plus the buffers (BatchNorm running stats) are all the module holds
-    let buffers: usize = mtlora::named_tensors(&model, &ctx, "")
+    let buffers: usize = mtlora::named_tensors(&model, model.names(), "")
         .iter()
         .filter(|n| n.buffer)
         .map(|n| n.shape.iter().product::<usize>())
@@ -115,8 +114,8 @@ fn exercise(name: &str, cfg: ModelConfig) {
         r.trainable
     );
     let mut opt = AdamW::new(AdamWConfig::default());
-    let model = opt.step(1e-3, model, &out.grads, &ctx);
-    let after = model.state_dict(&ctx);
+    let model = opt.step(1e-3, model, &out.grads);
+    let after = model.state_dict().unwrap();
     assert!(
         after.values().all(|d| d
             .clone()

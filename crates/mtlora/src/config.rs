@@ -231,14 +231,13 @@ impl ModelConfig {
 
     /// Load `.json` or `.toml` by extension.
     pub fn from_path(path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ModelError::Io(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(ModelError::io(path))?;
         let r = match path.extension().and_then(|e| e.to_str()) {
             Some("toml") => Self::from_toml_str(&text),
             Some("json") => Self::from_json_str(&text),
             _ => Err(ModelError::Config("expected a .toml or .json file".into())),
         };
-        r.map_err(|e| ModelError::Config(format!("{}: {e}", path.display())))
+        r.map_err(|e| e.in_file(path))
     }
 
     /// Serialize to TOML.

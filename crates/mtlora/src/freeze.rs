@@ -1,11 +1,12 @@
 //! Freezing policy of the reference (`models/lora.py:mark_only_lora_as_trainable` + `TRAIN.FREEZE_*`).
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Param;
 use burn::tensor::Tensor;
 
 use crate::config::ModelConfig;
+use crate::keyed::{map_keyed, KeyedMapper};
 use crate::model::MultiTaskSwin;
-use crate::naming::{is_buffer_key, NameContext};
+use crate::naming::is_buffer_key;
 
 /// Whether the parameter with reference key `key` trains under `cfg`.
 ///
@@ -44,34 +45,21 @@ pub fn is_trainable(key: &str, cfg: &ModelConfig) -> bool {
 
 struct Freezer<'a> {
     cfg: &'a ModelConfig,
-    ctx: NameContext,
-    path: Vec<String>,
 }
 
-impl ModuleMapper for Freezer<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let key = self.ctx.torch_key(&self.path);
-        if is_buffer_key(&key) {
+impl KeyedMapper for Freezer<'_> {
+    fn map<const D: usize>(&mut self, key: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if is_buffer_key(key) {
             return param;
         }
-        param.set_require_grad(is_trainable(&key, self.cfg))
+        param.set_require_grad(is_trainable(key, self.cfg))
     }
 }
 
 impl MultiTaskSwin {
     /// Apply the freezing policy of `cfg` (call after loading weights).
     pub fn apply_freezing(self, cfg: &ModelConfig) -> Self {
-        let mut f = Freezer {
-            cfg,
-            ctx: NameContext::new(cfg),
-            path: vec![],
-        };
-        self.map(&mut f)
+        let names = self.names().clone();
+        map_keyed(self, &names, "", &mut Freezer { cfg })
     }
 }

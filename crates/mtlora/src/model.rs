@@ -9,6 +9,7 @@ use mtlora_swin::{StageOutput, SwinTransformer};
 
 use crate::config::ModelConfig;
 use crate::error::ModelError;
+use crate::naming::NameContext;
 
 /// The multi-task model.
 #[derive(Module, Debug)]
@@ -21,6 +22,9 @@ pub struct MultiTaskSwin {
     pub decoders: Vec<HrnetHead>,
     /// Whether decoders read task streams (MTLoRA) or the shared stream (plain Swin).
     pub use_task_streams: bool,
+    /// The reference key names of this model's tensors (fixed by its configuration).
+    #[module(skip)]
+    names: NameContext,
 }
 
 /// Outputs of a forward pass, per task in task order.
@@ -84,6 +88,7 @@ impl ModelConfig {
             downsampler,
             decoders,
             use_task_streams: self.lora_enabled(),
+            names: NameContext::new(self),
         })
     }
 }
@@ -104,31 +109,41 @@ impl MultiTaskSwin {
         self.decoders.len()
     }
 
+    /// The mapping from this model's module paths to the reference `state_dict` keys.
+    pub fn names(&self) -> &NameContext {
+        &self.names
+    }
+
+    /// Task names in task order.
+    pub fn task_names(&self) -> &[String] {
+        &self.names.tasks
+    }
+
+    /// The same model with its backbone replaced by `f(backbone)`.
+    pub fn map_backbone(self, f: impl FnOnce(SwinTransformer) -> SwinTransformer) -> Self {
+        Self {
+            backbone: f(self.backbone),
+            ..self
+        }
+    }
+
     /// # Shapes
     /// - input `[B, in_chans, H, W]` → per task `[B, n_out, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> MultiTaskOutput {
-        self.forward_impl(x, None, &[])
+        self.forward_impl(x, None)
     }
 
     /// Forward that also returns every capture of FORMAT.md §4 (`embed`, `block…`, `stage…`,
-    /// `down…`, `head…`, `out…`), with task names from `task_names`.
-    pub fn forward_traced(
-        &self,
-        x: Tensor<4>,
-        task_names: &[String],
-    ) -> (MultiTaskOutput, Captures) {
+    /// `down…`, `head…`, `out…`), named by the model's task names.
+    pub fn forward_traced(&self, x: Tensor<4>) -> (MultiTaskOutput, Captures) {
         let mut caps = Vec::new();
-        let out = self.forward_impl(x, Some(&mut caps), task_names);
+        let out = self.forward_impl(x, Some(&mut caps));
         (out, caps)
     }
 
-    fn forward_impl(
-        &self,
-        x: Tensor<4>,
-        mut caps: Option<&mut Captures>,
-        names: &[String],
-    ) -> MultiTaskOutput {
+    fn forward_impl(&self, x: Tensor<4>, mut caps: Option<&mut Captures>) -> MultiTaskOutput {
         let [_, _, h, w] = x.dims();
+        let names = self.task_names();
         let tname = |t: usize| names.get(t).cloned().unwrap_or_else(|| t.to_string());
         let mut trace = caps.is_some().then(Vec::new);
         let stages: Vec<StageOutput> = self.backbone.forward_traced(x, trace.as_mut());

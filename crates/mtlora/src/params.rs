@@ -7,7 +7,6 @@ use serde::Serialize;
 use crate::config::ModelConfig;
 use crate::freeze::is_trainable;
 use crate::model::MultiTaskSwin;
-use crate::naming::NameContext;
 use crate::weights::named_tensors;
 
 /// Fine category of a parameter key (`param_counts.json` → `categories`).
@@ -76,10 +75,9 @@ pub struct ParamReport {
 impl MultiTaskSwin {
     /// Count parameters by reference key and category.
     pub fn param_report(&self, cfg: &ModelConfig) -> ParamReport {
-        let ctx = NameContext::new(cfg);
         let mut r = ParamReport::default();
         let mut lora = 0;
-        for n in named_tensors(self, &ctx, "") {
+        for n in named_tensors(self, self.names(), "") {
             if n.buffer {
                 continue;
             }

@@ -12,7 +12,7 @@ use crate::error::ModelError;
 pub type StateDict = BTreeMap<String, TensorData>;
 
 fn fmt_err(path: &Path, msg: impl std::fmt::Display) -> ModelError {
-    ModelError::Format(format!("{}: {msg}", path.display()))
+    ModelError::format(path, msg)
 }
 
 fn from_le<T, const N: usize>(bytes: &[u8], f: fn([u8; N]) -> T) -> Vec<T> {
@@ -48,8 +48,7 @@ pub fn read_safetensors(path: &Path) -> Result<StateDict, ModelError> {
 pub fn read_safetensors_with_metadata(
     path: &Path,
 ) -> Result<(StateDict, std::collections::HashMap<String, String>), ModelError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| ModelError::Io(format!("{}: {e}", path.display())))?;
+    let bytes = std::fs::read(path).map_err(ModelError::io(path))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| fmt_err(path, format!("not a valid safetensors file ({e})")))?;
     let mut out = StateDict::new();
@@ -67,7 +66,7 @@ pub fn read_safetensors_with_metadata(
 /// Read a PyTorch checkpoint; tensors under a top-level `model` dict when present.
 pub fn read_pth(path: &Path) -> Result<StateDict, ModelError> {
     if !path.exists() {
-        return Err(ModelError::Io(format!("{}: no such file", path.display())));
+        return Err(ModelError::not_found(path));
     }
     let reader = pytorch_reader::PytorchReader::with_top_level_key(path, "model")
         .or_else(|_| pytorch_reader::PytorchReader::new(path))
@@ -108,14 +107,14 @@ pub fn read_state_dict(path: &Path) -> Result<StateDict, ModelError> {
     }
 }
 
-fn st_dtype(d: DType) -> Result<safetensors::Dtype, ModelError> {
+fn st_dtype(path: &Path, d: DType) -> Result<safetensors::Dtype, ModelError> {
     Ok(match d {
         DType::F32 => safetensors::Dtype::F32,
         DType::F64 => safetensors::Dtype::F64,
         DType::I64 => safetensors::Dtype::I64,
         DType::I32 => safetensors::Dtype::I32,
         DType::U8 => safetensors::Dtype::U8,
-        other => return Err(ModelError::Format(format!("cannot save dtype {other:?}"))),
+        other => return Err(fmt_err(path, format!("cannot save dtype {other:?}"))),
     })
 }
 
@@ -130,22 +129,25 @@ pub fn write_safetensors(
         .iter()
         .map(|(k, d)| {
             let view = safetensors::tensor::TensorView::new(
-                st_dtype(d.dtype())?,
+                st_dtype(path, d.dtype())?,
                 d.shape().to_vec(),
                 d.as_bytes(),
             )
-            .map_err(|e| ModelError::Format(format!("tensor {k}: {e}")))?;
+            .map_err(|e| fmt_err(path, format!("tensor {k}: {e}")))?;
             Ok((k.clone(), view))
         })
         .collect::<Result<_, ModelError>>()?;
     let bytes = safetensors::serialize(views, &metadata)
-        .map_err(|e| ModelError::Format(format!("serialize: {e}")))?;
+        .map_err(|e| fmt_err(path, format!("serialize: {e}")))?;
     write_atomic(path, &bytes)
 }
 
 /// Write bytes to `path` through a temporary file + rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
-    let io = |e: std::io::Error| ModelError::Io(format!("{}: {e}", path.display()));
+    let io = |e: std::io::Error| ModelError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }

@@ -1,11 +1,13 @@
 //! Loading and exporting module weights by reference key names.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::module::{Module, Param, ParamId};
+use burn::tensor::{Tensor, TensorData};
 
 use crate::error::ModelError;
+use crate::keyed::{map_keyed, visit_keyed, KeyedMapper, KeyedVisitor};
 use crate::model::MultiTaskSwin;
 use crate::naming::{is_buffer_key, is_recomputed_buffer, NameContext};
 use crate::state_dict::StateDict;
@@ -53,7 +55,7 @@ impl LoadReport {
         if self.missing.is_empty() && self.unexpected.is_empty() && self.mismatched.is_empty() {
             Ok(())
         } else {
-            Err(ModelError::Mismatch(self.problems()))
+            Err(ModelError::Mismatch(Box::new(self.clone())))
         }
     }
 
@@ -87,107 +89,74 @@ pub struct NamedTensor {
     pub buffer: bool,
 }
 
-struct Collector<'a> {
-    ctx: &'a NameContext,
-    prefix: &'a str,
-    path: Vec<String>,
+struct Collector {
     out: Vec<NamedTensor>,
     data: Option<Vec<TensorData>>,
 }
 
-fn join(prefix: &str, key: String) -> String {
-    if prefix.is_empty() {
-        key
-    } else {
-        format!("{prefix}{key}")
-    }
-}
-
-impl ModuleVisitor for Collector<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let key = join(self.prefix, self.ctx.torch_key(&self.path));
-        let buffer = is_buffer_key(&key);
+impl KeyedVisitor for Collector {
+    fn visit<const D: usize>(&mut self, key: &str, param: &Param<Tensor<D>>) {
         if let Some(d) = self.data.as_mut() {
             d.push(param.val().to_data());
         }
         self.out.push(NamedTensor {
-            key,
+            key: key.to_string(),
             id: param.id,
             shape: param.shape().to_vec(),
-            buffer,
+            buffer: is_buffer_key(key),
         });
     }
 }
 
 /// Every float tensor (parameters and BatchNorm buffers) with its reference key, in module order.
-pub fn named_tensors<M: Module>(module: &M, ctx: &NameContext, prefix: &str) -> Vec<NamedTensor> {
+pub fn named_tensors<M: Module>(module: &M, names: &NameContext, prefix: &str) -> Vec<NamedTensor> {
     let mut c = Collector {
-        ctx,
-        prefix,
-        path: vec![],
         out: vec![],
         data: None,
     };
-    module.visit(&mut c);
+    visit_keyed(module, names, prefix, &mut c);
     c.out
 }
 
 /// Export every float tensor as reference key → data (`num_batches_tracked` as an int64 scalar).
-pub fn export_tensors<M: Module>(module: &M, ctx: &NameContext, prefix: &str) -> StateDict {
+pub fn export_tensors<M: Module>(
+    module: &M,
+    names: &NameContext,
+    prefix: &str,
+) -> Result<StateDict, ModelError> {
     let mut c = Collector {
-        ctx,
-        prefix,
-        path: vec![],
         out: vec![],
         data: Some(vec![]),
     };
-    module.visit(&mut c);
-    let data = c.data.take().unwrap_or_default();
+    visit_keyed(module, names, prefix, &mut c);
+    let data = c.data.take().into_iter().flatten();
     c.out
         .into_iter()
         .zip(data)
         .map(|(n, d)| {
-            if n.key.ends_with("num_batches_tracked") {
-                let v: Vec<f32> = d.convert::<f32>().try_to_vec().unwrap_or_default();
+            let d = if n.key.ends_with("num_batches_tracked") {
+                let v: Vec<f32> = d
+                    .convert::<f32>()
+                    .try_to_vec()
+                    .map_err(|e| ModelError::Config(format!("tensor {}: {e:?}", n.key)))?;
                 let count = v.first().copied().unwrap_or(0.0) as i64;
-                (n.key, TensorData::new(vec![count], Vec::<usize>::new()))
+                TensorData::new(vec![count], Vec::<usize>::new())
             } else {
-                (n.key, d.convert::<f32>())
-            }
+                d.convert::<f32>()
+            };
+            Ok((n.key, d))
         })
         .collect()
 }
 
 struct Loader<'a> {
-    ctx: &'a NameContext,
-    prefix: &'a str,
-    path: Vec<String>,
     tensors: &'a StateDict,
     report: LoadReport,
 }
 
-fn as_f32(data: &TensorData) -> TensorData {
-    match data.dtype() {
-        DType::F32 => data.clone(),
-        _ => data.clone().convert::<f32>(),
-    }
-}
-
-impl ModuleMapper for Loader<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.push(name.to_string());
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.pop();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let key = join(self.prefix, self.ctx.torch_key(&self.path));
+impl KeyedMapper for Loader<'_> {
+    fn map<const D: usize>(&mut self, key: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let key = key.to_string();
         let Some(data) = self.tensors.get(&key) else {
             self.report.missing.push(key);
             return param;
@@ -200,10 +169,13 @@ impl ModuleMapper for Loader<'_> {
             self.report.mismatched.push((key, model_shape, file_shape));
             return param;
         }
-        let values = TensorData::new(
-            as_f32(data).try_to_vec::<f32>().unwrap_or_default(),
-            model_shape,
-        );
+        let values = match data.clone().convert::<f32>().try_to_vec::<f32>() {
+            Ok(v) => TensorData::new(v, model_shape),
+            Err(_) => {
+                self.report.mismatched.push((key, model_shape, file_shape));
+                return param;
+            }
+        };
         self.report.applied.push(key);
         param.map(|t| {
             let req = t.is_require_grad();
@@ -222,17 +194,14 @@ impl ModuleMapper for Loader<'_> {
 pub fn load_tensors<M: Module>(
     module: M,
     tensors: &StateDict,
-    ctx: &NameContext,
+    names: &NameContext,
     prefix: &str,
 ) -> (M, LoadReport) {
     let mut loader = Loader {
-        ctx,
-        prefix,
-        path: vec![],
         tensors,
         report: LoadReport::default(),
     };
-    let module = module.map(&mut loader);
+    let module = map_keyed(module, names, prefix, &mut loader);
     let mut report = loader.report;
     let applied: BTreeSet<&String> = report.applied.iter().collect();
     let mismatched: BTreeSet<&String> = report.mismatched.iter().map(|m| &m.0).collect();
@@ -277,28 +246,35 @@ pub fn geometry_buffers(model: &mtlora_swin::SwinTransformer, prefix: &str) -> S
 
 impl MultiTaskSwin {
     /// The full reference state dict (parameters, BN buffers, recomputed geometry buffers).
-    pub fn state_dict(&self, ctx: &NameContext) -> StateDict {
+    pub fn state_dict(&self) -> Result<StateDict, ModelError> {
         // `valid()` syncs the BatchNorm running stats updated by training forwards.
-        let mut sd = export_tensors(&self.valid(), ctx, "");
+        let mut sd = export_tensors(&self.valid(), self.names(), "")?;
         sd.extend(geometry_buffers(&self.backbone, "backbone."));
-        sd
+        Ok(sd)
     }
 
     /// Load a reference-layout state dict (`backbone.*`, `downsampler.*`, `decoders.decoders.*`).
-    pub fn load_state_dict(self, tensors: &StateDict, ctx: &NameContext) -> (Self, LoadReport) {
-        load_tensors(self, tensors, ctx, "")
+    /// Never fails: the report lists what did not fit (see [`MultiTaskSwin::load_strict`]).
+    pub fn load_state_dict(self, tensors: &StateDict) -> (Self, LoadReport) {
+        let names = self.names().clone();
+        load_tensors(self, tensors, &names, "")
+    }
+
+    /// [`MultiTaskSwin::load_state_dict`], strictly: any missing, unexpected or mis-shaped key
+    /// is an error that lists them all, naming `source` (the file the state dict came from).
+    pub fn load_strict(self, tensors: &StateDict, source: &Path) -> Result<Self, ModelError> {
+        let (model, report) = self.load_state_dict(tensors);
+        report.ensure_strict().map_err(|e| e.in_file(source))?;
+        Ok(model)
     }
 
     /// Import a Microsoft Swin ImageNet checkpoint (or any plain-Swin state dict) into the
     /// backbone: `attn_mask` dropped (recomputed), wrapped linears renamed to `.linear.`,
     /// `head.*` and `norm.*` ignored. Missing keys in the report are the LoRA tensors the file
     /// cannot have; anything else is listed as unexpected or mis-shaped.
-    pub fn import_swin_backbone(
-        self,
-        tensors: &StateDict,
-        ctx: &NameContext,
-    ) -> (Self, LoadReport, Vec<String>) {
-        let model_keys: BTreeSet<String> = named_tensors(&self.backbone, ctx, "backbone.")
+    pub fn import_swin_backbone(self, tensors: &StateDict) -> (Self, LoadReport, Vec<String>) {
+        let names = self.names().clone();
+        let model_keys: BTreeSet<String> = named_tensors(&self.backbone, &names, "backbone.")
             .into_iter()
             .map(|n| n.key)
             .collect();
@@ -324,57 +300,12 @@ impl MultiTaskSwin {
             };
             renamed.insert(key, v.clone());
         }
-        let MultiTaskSwin {
-            backbone,
-            downsampler,
-            decoders,
-            use_task_streams,
-        } = self;
-        let (backbone, report) = load_tensors(backbone, &renamed, ctx, "backbone.");
-        (
-            MultiTaskSwin {
-                backbone,
-                downsampler,
-                decoders,
-                use_task_streams,
-            },
-            report,
-            ignored,
-        )
-    }
-}
-
-impl MultiTaskSwin {
-    /// Save the full state dict (reference key names) as safetensors, atomically, with the
-    /// model config in the metadata (`mtlora.config`).
-    pub fn save_checkpoint(
-        &self,
-        path: &std::path::Path,
-        cfg: &crate::ModelConfig,
-    ) -> Result<(), ModelError> {
-        let ctx = NameContext::new(cfg);
-        let meta = std::collections::HashMap::from([
-            ("format".to_string(), "mtlora-rs-checkpoint-v1".to_string()),
-            (
-                "mtlora.config".to_string(),
-                serde_json::to_string(cfg).map_err(|e| ModelError::Format(e.to_string()))?,
-            ),
-        ]);
-        crate::state_dict::write_safetensors(path, &self.state_dict(&ctx), Some(meta))
-    }
-
-    /// Load a checkpoint (safetensors or an official `.pth` with `{'model': state_dict}`)
-    /// strictly: any missing, unexpected or mis-shaped key is an error that lists them all.
-    pub fn load_checkpoint(
-        self,
-        path: &std::path::Path,
-        cfg: &crate::ModelConfig,
-    ) -> Result<Self, ModelError> {
-        let sd = crate::state_dict::read_state_dict(path)?;
-        let (model, report) = self.load_state_dict(&sd, &NameContext::new(cfg));
-        report
-            .ensure_strict()
-            .map_err(|e| ModelError::Mismatch(format!("{}: {e}", path.display())))?;
-        Ok(model)
+        let mut report = LoadReport::default();
+        let model = self.map_backbone(|b| {
+            let (b, r) = load_tensors(b, &renamed, &names, "backbone.");
+            report = r;
+            b
+        });
+        (model, report, ignored)
     }
 }

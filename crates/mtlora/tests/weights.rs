@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use burn::tensor::{Device, TensorData};
-use mtlora::{read_pth, read_safetensors, ModelConfig, NameContext};
+use mtlora::{
+    read_pth, read_safetensors, write_checkpoint, CheckpointFile, ModelConfig, StateDict,
+};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
@@ -26,34 +28,77 @@ fn tmp(name: &str) -> tempfile::TempDir {
 fn checkpoint_round_trip_is_exact() {
     let cfg = config_a();
     let dev = Device::default();
-    let ctx = NameContext::new(&cfg);
     // load the fixture weights so every tensor (LoRA B included) is non-trivial
     let sd = read_safetensors(&fixtures().join("model_forward.safetensors")).unwrap();
-    let (model, _) = cfg.init(&dev).unwrap().load_state_dict(&sd, &ctx);
+    let (model, _) = cfg.init(&dev).unwrap().load_state_dict(&sd);
     let dir = tmp("roundtrip");
     let path = dir.path().join("ckpt.safetensors");
     model.save_checkpoint(&path, &cfg).unwrap();
-    let fresh = cfg
-        .init(&dev)
-        .unwrap()
-        .load_checkpoint(&path, &cfg)
-        .unwrap();
-    let a = model.state_dict(&ctx);
-    let b = fresh.state_dict(&ctx);
+    let fresh = cfg.init(&dev).unwrap().load_checkpoint(&path).unwrap();
+    let a = model.state_dict().unwrap();
+    let b = fresh.state_dict().unwrap();
     assert_eq!(a.len(), b.len());
     for (k, v) in &a {
         assert_eq!(Some(v), b.get(k), "{k} differs after round trip");
     }
     // saving again over an existing file works (atomic replace)
     model.save_checkpoint(&path, &cfg).unwrap();
+    let file = CheckpointFile::read(&path).unwrap();
+    assert_eq!(file.model_config().unwrap(), Some(cfg.clone()));
+    assert!(file.optim.is_empty());
+}
+
+#[test]
+fn one_format_carries_training_state_and_rejects_unknown_tags() {
+    let cfg = config_a();
+    let dev = Device::default();
+    let model = cfg.init(&dev).unwrap();
+    let dir = tmp("format");
+    let path = dir.path().join("train.safetensors");
+    let optim = StateDict::from([(
+        "step.backbone.patch_embed.proj.weight".to_string(),
+        TensorData::new(vec![3.0f32], [1]),
+    )]);
+    let section = (
+        "mtlora.state".to_string(),
+        "{\"epochs_done\":2}".to_string(),
+    );
+    write_checkpoint(&path, &model, &cfg, optim.clone(), [section]).unwrap();
+    let file = CheckpointFile::read(&path).unwrap();
+    assert_eq!(
+        file.optim, optim,
+        "training tensors come back under their own keys"
+    );
+    assert!(file.model.keys().all(|k| !k.starts_with("optim.")));
+    assert_eq!(
+        file.section::<serde_json::Value>("mtlora.state").unwrap(),
+        Some(serde_json::json!({"epochs_done": 2}))
+    );
+    // the model loader reads the same file: the training tensors are not "unexpected" keys
+    cfg.init(&dev).unwrap().load_checkpoint(&path).unwrap();
+
+    // a file of another format is refused by name, not half-read
+    let other = dir.path().join("other.safetensors");
+    let meta =
+        std::collections::HashMap::from([("format".to_string(), "someone-else-v9".to_string())]);
+    mtlora::write_safetensors(&other, &model.state_dict().unwrap(), Some(meta)).unwrap();
+    let e = cfg
+        .init(&dev)
+        .unwrap()
+        .load_checkpoint(&other)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("other.safetensors") && e.contains("someone-else-v9"),
+        "{e}"
+    );
 }
 
 #[test]
 fn wrong_shapes_and_missing_keys_are_listed() {
     let cfg = config_a();
     let dev = Device::default();
-    let ctx = NameContext::new(&cfg);
-    let mut sd = cfg.init(&dev).unwrap().state_dict(&ctx);
+    let mut sd = cfg.init(&dev).unwrap().state_dict().unwrap();
     let removed = "backbone.layers.0.blocks.1.attn.proj.lora_tasks_A.sal".to_string();
     assert!(sd.remove(&removed).is_some());
     let bad = "decoders.decoders.semseg.last_layer.3.weight".to_string();
@@ -62,7 +107,7 @@ fn wrong_shapes_and_missing_keys_are_listed() {
         "backbone.extra.weight".into(),
         TensorData::new(vec![1.0f32], [1]),
     );
-    let (_, report) = cfg.init(&dev).unwrap().load_state_dict(&sd, &ctx);
+    let (_, report) = cfg.init(&dev).unwrap().load_state_dict(&sd);
     assert_eq!(report.missing, vec![removed.clone()]);
     assert_eq!(report.unexpected, vec!["backbone.extra.weight".to_string()]);
     assert_eq!(report.mismatched.len(), 1);
@@ -86,7 +131,7 @@ fn corrupt_and_missing_files_give_named_errors() {
     let e = cfg
         .init(&dev)
         .unwrap()
-        .load_checkpoint(&garbage, &cfg)
+        .load_checkpoint(&garbage)
         .unwrap_err()
         .to_string();
     assert!(
@@ -116,9 +161,8 @@ fn corrupt_and_missing_files_give_named_errors() {
 fn microsoft_checkpoint_imports_into_the_backbone() {
     let cfg = config_a();
     let dev = Device::default();
-    let ctx = NameContext::new(&cfg);
     let sd = read_pth(&fixtures().join("swin_ckpt_tiny.pth")).unwrap();
-    let (model, report, ignored) = cfg.init(&dev).unwrap().import_swin_backbone(&sd, &ctx);
+    let (model, report, ignored) = cfg.init(&dev).unwrap().import_swin_backbone(&sd);
     assert_eq!(
         ignored,
         vec!["head.bias", "head.weight", "norm.bias", "norm.weight"]
@@ -137,7 +181,7 @@ fn microsoft_checkpoint_imports_into_the_backbone() {
     );
     report.ensure(|k| k.contains("lora_")).unwrap();
     // the wrapped qkv weight went under `.linear.`
-    let exported = model.state_dict(&ctx);
+    let exported = model.state_dict().unwrap();
     assert_eq!(
         exported["backbone.layers.0.blocks.0.attn.qkv.linear.weight"],
         sd["layers.0.blocks.0.attn.qkv.weight"]
@@ -167,11 +211,11 @@ fn merge_for_inference_keeps_outputs() {
         .join("../../configs/mtlora_tiny_cpu.toml");
     let cfg = mtlora::ModelConfig::from_path(&p).unwrap();
     let dev = burn::tensor::Device::default();
-    let ctx = mtlora::NameContext::new(&cfg);
     // non-zero LoRA B so the merge matters
     let model = cfg.init(&dev).unwrap();
     let sd: mtlora::StateDict = model
-        .state_dict(&ctx)
+        .state_dict()
+        .unwrap()
         .into_iter()
         .map(|(k, v)| {
             if k.contains("lora_shared_B") || k.contains("lora_tasks_B") {
@@ -186,7 +230,7 @@ fn merge_for_inference_keeps_outputs() {
             }
         })
         .collect();
-    let (model, _) = model.load_state_dict(&sd, &ctx);
+    let (model, _) = model.load_state_dict(&sd);
     let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Normal(0.0, 1.0), &dev);
     let a = model.forward(x.clone());
     let (merged, n) = model.merge_for_inference();
@@ -209,12 +253,11 @@ fn a_seed_fixes_the_initial_model_whatever_the_device_generator() {
     // (which differs between backends) must not change a single bit
     let cfg = config_a();
     let dev = Device::default();
-    let ctx = NameContext::new(&cfg);
     dev.seed(1);
-    let a = cfg.init_seeded(42, &dev).unwrap().state_dict(&ctx);
+    let a = cfg.init_seeded(42, &dev).unwrap().state_dict().unwrap();
     dev.seed(2);
-    let b = cfg.init_seeded(42, &dev).unwrap().state_dict(&ctx);
-    let c = cfg.init_seeded(43, &dev).unwrap().state_dict(&ctx);
+    let b = cfg.init_seeded(42, &dev).unwrap().state_dict().unwrap();
+    let c = cfg.init_seeded(43, &dev).unwrap().state_dict().unwrap();
     assert_eq!(a.len(), b.len());
     let mut random = 0;
     for (k, v) in &a {
