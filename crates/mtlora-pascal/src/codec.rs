@@ -59,11 +59,12 @@ pub fn decode_png_raw(bytes: &[u8]) -> std::result::Result<(Plane<u8>, PngKind),
     Ok((Plane::from_vec(h, w, c, data), kind))
 }
 
-/// Decode a JPEG (or any format the `image` crate reads) to RGB8.
+/// Decode a JPEG or PNG (by content, not extension) to RGB8: the one image reader of the
+/// training data and of predict.
 pub fn read_rgb(path: &Path) -> Result<Plane<u8>> {
     let bytes = std::fs::read(path).map_err(|e| PascalError::io(path, e))?;
-    let img = image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg)
-        .map_err(|e| PascalError::corrupt(path, format!("not a decodable JPEG ({e})")))?
+    let img = image::load_from_memory(&bytes)
+        .map_err(|e| PascalError::corrupt(path, format!("not a readable JPEG or PNG image ({e})")))?
         .into_rgb8();
     let (w, h) = img.dimensions();
     Ok(Plane::from_vec(h as usize, w as usize, 3, img.into_raw()))

@@ -36,15 +36,6 @@ pub enum TrainError {
         #[source]
         source: std::io::Error,
     },
-    /// An input image that cannot be decoded.
-    #[error("{}: not a readable JPEG or PNG image ({source})", path.display())]
-    Image {
-        /// The file.
-        path: PathBuf,
-        /// The decoder's error.
-        #[source]
-        source: image::ImageError,
-    },
     /// The run folder is not in the state the command needs (with what to do instead).
     #[error("{0}")]
     Run(String),

@@ -5,7 +5,10 @@
 use mtlora_tasks::{MetricKind, Task};
 use std::path::{Path, PathBuf};
 
+use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
+use mtlora_metrics::first_argmax;
+use mtlora_pascal::codec::read_rgb;
 use mtlora_pascal::transforms::{cast_u8, normalize_image, resize_cubic};
 use mtlora_pascal::{ImageCast, Plane};
 
@@ -29,52 +32,6 @@ pub fn voc_palette() -> Vec<u8> {
     pal
 }
 
-/// Decode any JPEG or PNG to RGB8, naming the file on failure.
-pub fn read_image(path: &Path) -> Result<Plane<u8>, TrainError> {
-    let bytes = std::fs::read(path).map_err(TrainError::io(path, "cannot read the image"))?;
-    let img = image::load_from_memory(&bytes)
-        .map_err(|source| TrainError::Image {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .into_rgb8();
-    let (w, h) = img.dimensions();
-    Ok(Plane::from_vec(h as usize, w as usize, 3, img.into_raw()))
-}
-
-/// Bilinear resize (align_corners = false, edge clamped) of a `C×H×W` map.
-pub fn resize_bilinear_chw(
-    v: &[f32],
-    c: usize,
-    h: usize,
-    w: usize,
-    dh: usize,
-    dw: usize,
-) -> Vec<f32> {
-    let mut out = vec![0.0; c * dh * dw];
-    let sy = h as f32 / dh as f32;
-    let sx = w as f32 / dw as f32;
-    let coord = |o: usize, s: f32, n: usize| {
-        let x = ((o as f32 + 0.5) * s - 0.5).max(0.0);
-        let i0 = (x.floor() as usize).min(n - 1);
-        let i1 = (i0 + 1).min(n - 1);
-        (i0, i1, x - i0 as f32)
-    };
-    for y in 0..dh {
-        let (y0, y1, fy) = coord(y, sy, h);
-        for x in 0..dw {
-            let (x0, x1, fx) = coord(x, sx, w);
-            for ch in 0..c {
-                let p = |yy: usize, xx: usize| v[ch * h * w + yy * w + xx];
-                let top = p(y0, x0) * (1.0 - fx) + p(y0, x1) * fx;
-                let bot = p(y1, x0) * (1.0 - fx) + p(y1, x1) * fx;
-                out[ch * dh * dw + y * dw + x] = top * (1.0 - fy) + bot * fy;
-            }
-        }
-    }
-    out
-}
-
 /// Per-task viewable maps at the original image size.
 pub struct Prediction {
     /// The input image.
@@ -82,78 +39,68 @@ pub struct Prediction {
     /// `(task, map)`: palette indices (1 channel) for segmentation, gray for saliency, RGB
     /// for normals.
     pub maps: Vec<(Task, Plane<u8>)>,
-    /// `(task, output)`: the model's outputs at its input resolution, `[1, n_out, H, W]` f32.
+    /// `(task, output)` when asked for: the model's outputs at the original image size,
+    /// `[1, n_out, H, W]` f32.
     pub raw: Vec<(String, TensorData)>,
 }
 
-/// Run `model` (e.g. [`Loaded::merged`]) on one image.
+fn host_u8(t: Tensor<3>) -> Result<Vec<u8>, TrainError> {
+    t.into_data()
+        .convert::<u8>()
+        .try_to_vec::<u8>()
+        .map_err(|e| TrainError::Config(format!("prediction read-back: {e:?}")))
+}
+
+/// A task's output `[1, C, H, W]` rendered on the device as an `H×W×c` 8-bit map: the
+/// first-maximum class (segmentation and tasks without a meter), the sigmoid probability
+/// (saliency), or unit normals mapped to RGB.
+fn render(task: Task, out: Tensor<4>) -> Result<Plane<u8>, TrainError> {
+    let [_, _, h, w] = out.dims();
+    let to_byte = |x: Tensor<4>| x.round().clamp(0.0, 255.0);
+    match task.metric() {
+        Some(MetricKind::Saliency) => {
+            let p = to_byte(sigmoid(out).mul_scalar(255.0)).reshape([1, h, w]);
+            Ok(Plane::from_vec(h, w, 1, host_u8(p)?))
+        }
+        Some(MetricKind::Normals) => {
+            let norm = out.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
+            let rgb = to_byte((out / norm).add_scalar(1.0).mul_scalar(127.5));
+            let hwc = rgb.reshape([3, h, w]).permute([1, 2, 0]);
+            Ok(Plane::from_vec(h, w, 3, host_u8(hwc)?))
+        }
+        Some(MetricKind::Segmentation) | None => {
+            let labels = first_argmax(out).float();
+            Ok(Plane::from_vec(h, w, 1, host_u8(labels)?))
+        }
+    }
+}
+
+/// Run `model` (e.g. [`Loaded::merged`]) on one image: cubic resize to the model size,
+/// forward with each head upsampled once, on the device, to the image's size, rendered there;
+/// `keep_raw` also reads the f32 outputs back.
 pub fn predict(
     loaded: &Loaded,
     model: &mtlora::MultiTaskSwin,
     path: &Path,
+    keep_raw: bool,
     device: &Device,
 ) -> Result<Prediction, TrainError> {
-    let image = read_image(path)?;
+    let image = read_rgb(path)?;
     let [mh, mw] = loaded.cfg.img_size;
     let resized = resize_cubic(&image, mh, mw).map(|v| cast_u8(v, ImageCast::Clamp));
     let input = Tensor::<4>::from_data(
         TensorData::new(normalize_image(&resized), [1, 3, mh, mw]),
         device,
     );
-    let out = model.forward(input);
-    let (h, w) = (image.h, image.w);
+    let out = model.forward_to(input, [image.h, image.w]);
     let mut maps = vec![];
     let mut raw = vec![];
     let tasks = crate::heads::tasks_of(&crate::heads::task_heads(&loaded.cfg)?);
     for (task, o) in tasks.into_iter().zip(out.outputs) {
-        let [_, c, oh, ow] = o.dims();
-        let v: Vec<f32> = o
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec()
-            .expect("f32 outputs");
-        raw.push((
-            task.name().to_string(),
-            TensorData::new(v.clone(), [1, c, oh, ow]),
-        ));
-        let r = resize_bilinear_chw(&v, c, oh, ow, h, w);
-        let n = h * w;
-        let map = match task.metric() {
-            Some(MetricKind::Saliency) => Plane::from_vec(
-                h,
-                w,
-                1,
-                r.iter()
-                    .map(|&x| (255.0 / (1.0 + (-x).exp())).round() as u8)
-                    .collect(),
-            ),
-            Some(MetricKind::Normals) => {
-                let mut d = vec![0u8; n * 3];
-                for i in 0..n {
-                    let (a, b, cc) = (r[i], r[n + i], r[2 * n + i]);
-                    let norm = (a * a + b * b + cc * cc).sqrt().max(1e-12);
-                    for (k, x) in [a, b, cc].iter().enumerate() {
-                        d[i * 3 + k] = ((x / norm + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
-                    }
-                }
-                Plane::from_vec(h, w, 3, d)
-            }
-            // segmentation; a task without a meter shows its first-maximum channel too
-            Some(MetricKind::Segmentation) | None => {
-                let mut d = vec![0u8; n];
-                for (i, px) in d.iter_mut().enumerate() {
-                    let mut best = 0;
-                    for ch in 1..c {
-                        if r[ch * n + i] > r[best * n + i] {
-                            best = ch;
-                        }
-                    }
-                    *px = best as u8;
-                }
-                Plane::from_vec(h, w, 1, d)
-            }
-        };
-        maps.push((task, map));
+        if keep_raw {
+            raw.push((task.name().to_string(), o.to_data()));
+        }
+        maps.push((task, render(task, o)?));
     }
     Ok(Prediction { image, maps, raw })
 }
@@ -233,14 +180,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn palette_and_resize() {
+    fn palette() {
         let p = voc_palette();
         // VOC: 1 = (128, 0, 0), 15 (person) = (192, 128, 128)
         assert_eq!(&p[3..6], &[128, 0, 0]);
         assert_eq!(&p[45..48], &[192, 128, 128]);
-        // 2×2 → 4×4 bilinear (align_corners = false) of [[0, 1], [2, 3]]
-        let r = resize_bilinear_chw(&[0.0, 1.0, 2.0, 3.0], 1, 2, 2, 4, 4);
-        assert_eq!(&r[..4], &[0.0, 0.25, 0.75, 1.0]);
-        assert_eq!(r[5], 0.75);
+    }
+
+    fn t4(v: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(v, shape), &Device::default())
+    }
+
+    #[test]
+    fn rendering_on_the_device() {
+        // 3 classes over 2 pixels: pixel 0 → class 2, pixel 1 ties 0 and 1 → first (0)
+        let seg = render(
+            Task::Semseg,
+            t4(vec![0.0, 1.0, 1.0, 1.0, 5.0, -1.0], [1, 3, 1, 2]),
+        );
+        assert_eq!(seg.unwrap().data, vec![2, 0]);
+        // sigmoid(0) = 0.5 → 128 (127.5 rounded half away from zero); sigmoid(±40) saturates
+        let sal = render(Task::Sal, t4(vec![0.0, 40.0, -40.0], [1, 1, 1, 3])).unwrap();
+        assert_eq!(sal.data, vec![128, 255, 0]);
+        // (0, 0, 2) → (0, 0, 1) → (128, 128, 255); (-3, 0, 4) → (-0.6, 0, 0.8) → (51, 128, 230)
+        let n = render(
+            Task::Normals,
+            t4(vec![0.0, -3.0, 0.0, 0.0, 2.0, 4.0], [1, 3, 1, 2]),
+        )
+        .unwrap();
+        assert_eq!((n.h, n.w, n.c), (1, 2, 3));
+        assert_eq!(n.data, vec![128, 128, 255, 51, 128, 230]);
     }
 }

@@ -130,19 +130,34 @@ impl MultiTaskSwin {
     /// # Shapes
     /// - input `[B, in_chans, H, W]` → per task `[B, n_out, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> MultiTaskOutput {
-        self.forward_impl(x, None)
+        let [_, _, h, w] = x.dims();
+        self.forward_impl(x, None, [h, w])
+    }
+
+    /// [`MultiTaskSwin::forward`] with each head upsampled once to `size` instead of the
+    /// input size (prediction at an image's original size).
+    ///
+    /// # Shapes
+    /// - input `[B, in_chans, H, W]` → per task `[B, n_out, size[0], size[1]]`
+    pub fn forward_to(&self, x: Tensor<4>, size: [usize; 2]) -> MultiTaskOutput {
+        self.forward_impl(x, None, size)
     }
 
     /// Forward that also returns every capture of FORMAT.md §4 (`embed`, `block…`, `stage…`,
     /// `down…`, `head…`, `out…`), named by the model's task names.
     pub fn forward_traced(&self, x: Tensor<4>) -> (MultiTaskOutput, Captures) {
         let mut caps = Vec::new();
-        let out = self.forward_impl(x, Some(&mut caps));
+        let [_, _, h, w] = x.dims();
+        let out = self.forward_impl(x, Some(&mut caps), [h, w]);
         (out, caps)
     }
 
-    fn forward_impl(&self, x: Tensor<4>, mut caps: Option<&mut Captures>) -> MultiTaskOutput {
-        let [_, _, h, w] = x.dims();
+    fn forward_impl(
+        &self,
+        x: Tensor<4>,
+        mut caps: Option<&mut Captures>,
+        [h, w]: [usize; 2],
+    ) -> MultiTaskOutput {
         let names = self.task_names();
         let tname = |t: usize| names.get(t).cloned().unwrap_or_else(|| t.to_string());
         let mut trace = caps.is_some().then(Vec::new);

@@ -14,7 +14,7 @@ pub(crate) fn predict(a: PredictArgs, quiet: bool) -> Result<ExitCode> {
     let model = loaded.merged();
     let pb = bar(a.image.len() as u64, "predict".into(), quiet);
     for img in &a.image {
-        let p = mtlora_train::predict::predict(&loaded, &model, img, &dev)?;
+        let p = mtlora_train::predict::predict(&loaded, &model, img, a.raw, &dev)?;
         let stem = img
             .file_stem()
             .map_or("image".into(), |s| s.to_string_lossy().to_string());
