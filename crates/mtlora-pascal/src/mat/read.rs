@@ -1,0 +1,258 @@
+//! MAT v5 parsing.
+
+use std::io::Read;
+
+use super::*;
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    le: bool,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], MatError> {
+        if self.pos + n > self.buf.len() {
+            return err(format!(
+                "truncated: need {n} bytes at offset {}, {} left",
+                self.pos,
+                self.buf.len() - self.pos
+            ));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn u32(&mut self) -> Result<u32, MatError> {
+        let b: [u8; 4] = self.take(4)?.try_into().expect("4 bytes");
+        Ok(if self.le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    }
+
+    /// Reads an element tag; returns (type, data slice). Handles the small-element form and
+    /// the 8-byte padding of normal elements.
+    fn element(&mut self) -> Result<(u32, &'a [u8]), MatError> {
+        let first = self.u32()?;
+        if first >> 16 != 0 {
+            let ty = first & 0xffff;
+            let n = (first >> 16) as usize;
+            if n > 4 {
+                return err(format!("small element with {n} bytes"));
+            }
+            let d = self.take(4)?;
+            return Ok((ty, &d[..n]));
+        }
+        let n = self.u32()? as usize;
+        let d = self.take(n)?;
+        if first != MI_COMPRESSED {
+            let pad = (8 - n % 8) % 8;
+            // tolerate a missing final pad at end of buffer
+            let pad = pad.min(self.buf.len() - self.pos);
+            self.pos += pad;
+        }
+        Ok((first, d))
+    }
+}
+
+fn numbers(ty: u32, d: &[u8], le: bool) -> Result<Vec<f64>, MatError> {
+    macro_rules! conv {
+        ($t:ty, $n:expr) => {
+            d.chunks_exact($n)
+                .map(|c| {
+                    let a: [u8; $n] = c.try_into().expect("chunk");
+                    (if le {
+                        <$t>::from_le_bytes(a)
+                    } else {
+                        <$t>::from_be_bytes(a)
+                    }) as f64
+                })
+                .collect()
+        };
+    }
+    Ok(match ty {
+        MI_INT8 => d.iter().map(|&b| b as i8 as f64).collect(),
+        MI_UINT8 | MI_UTF8 => d.iter().map(|&b| b as f64).collect(),
+        MI_INT16 => conv!(i16, 2),
+        MI_UINT16 | MI_UTF16 => conv!(u16, 2),
+        MI_INT32 => conv!(i32, 4),
+        MI_UINT32 | MI_UTF32 => conv!(u32, 4),
+        MI_SINGLE => conv!(f32, 4),
+        MI_DOUBLE => conv!(f64, 8),
+        MI_INT64 => conv!(i64, 8),
+        MI_UINT64 => conv!(u64, 8),
+        other => return err(format!("unsupported numeric data type {other}")),
+    })
+}
+
+fn parse_matrix(d: &[u8], le: bool) -> Result<(String, MatValue), MatError> {
+    if d.is_empty() {
+        // an empty miMATRIX element: 0×0 double
+        return Ok((
+            String::new(),
+            MatValue::Numeric {
+                dims: vec![0, 0],
+                data: vec![],
+                class: 6,
+            },
+        ));
+    }
+    let mut c = Cursor { buf: d, pos: 0, le };
+    let (ty, flags) = c.element()?;
+    if ty != MI_UINT32 || flags.len() < 8 {
+        return err("array flags missing");
+    }
+    let f0 = numbers(MI_UINT32, &flags[..4], le)?[0] as u32;
+    let class = (f0 & 0xff) as u8;
+    let complex = f0 & 0x0800 != 0;
+    let (ty, dims) = c.element()?;
+    let dims: Vec<usize> = numbers(ty, dims, le)?
+        .into_iter()
+        .map(|v| v as usize)
+        .collect();
+    let (_, name) = c.element()?;
+    let name = String::from_utf8_lossy(name).to_string();
+    let numel: usize = dims.iter().product();
+    let value = match class {
+        MX_STRUCT => {
+            let (_, len) = c.element()?;
+            let len = numbers(MI_INT32, len, le)?.first().copied().unwrap_or(0.0) as usize;
+            let (_, names) = c.element()?;
+            if len == 0 {
+                return err("struct with field-name length 0");
+            }
+            let fields: Vec<String> = names
+                .chunks(len)
+                .map(|n| {
+                    String::from_utf8_lossy(n)
+                        .trim_end_matches('\0')
+                        .to_string()
+                })
+                .filter(|n| !n.is_empty())
+                .collect();
+            let mut elems = Vec::with_capacity(numel);
+            for _ in 0..numel {
+                let mut vals = Vec::with_capacity(fields.len());
+                for _ in 0..fields.len() {
+                    let (ty, sub) = c.element()?;
+                    if ty != MI_MATRIX {
+                        return err(format!("struct field element of type {ty}"));
+                    }
+                    vals.push(parse_matrix(sub, le)?.1);
+                }
+                elems.push(vals);
+            }
+            MatValue::Struct {
+                dims,
+                fields,
+                elems,
+            }
+        }
+        MX_CELL => {
+            let mut elems = Vec::with_capacity(numel);
+            for _ in 0..numel {
+                let (ty, sub) = c.element()?;
+                if ty != MI_MATRIX {
+                    return err(format!("cell element of type {ty}"));
+                }
+                elems.push(parse_matrix(sub, le)?.1);
+            }
+            MatValue::Cell { dims, elems }
+        }
+        MX_CHAR => {
+            let text = if numel == 0 {
+                String::new()
+            } else {
+                let (ty, data) = c.element()?;
+                let codes = numbers(ty, data, le)?;
+                codes
+                    .iter()
+                    .map(|&v| char::from_u32(v as u32).unwrap_or('\u{fffd}'))
+                    .collect()
+            };
+            MatValue::Char { dims, text }
+        }
+        6..=15 => {
+            let data = if numel == 0 {
+                vec![]
+            } else {
+                let (ty, data) = c.element()?;
+                let v = numbers(ty, data, le)?;
+                if v.len() != numel {
+                    return err(format!("numeric array {dims:?} has {} values", v.len()));
+                }
+                if complex {
+                    c.element()?; // imaginary part ignored
+                }
+                v
+            };
+            MatValue::Numeric { dims, data, class }
+        }
+        other => {
+            return err(format!(
+                "unsupported MATLAB class {other} (variable {name:?})"
+            ))
+        }
+    };
+    Ok((name, value))
+}
+
+/// Parse a MAT v5 file's bytes into `(name, value)` pairs in file order.
+pub fn parse_mat(bytes: &[u8]) -> Result<Vec<(String, MatValue)>, MatError> {
+    if bytes.len() < 128 {
+        return err(format!(
+            "{} bytes: too short for a MAT v5 header",
+            bytes.len()
+        ));
+    }
+    if bytes.starts_with(b"\x89HDF") || bytes[..128].windows(4).any(|w| w == b"HDF\r") {
+        return err("MAT v7.3 (HDF5) is not supported");
+    }
+    let le = match &bytes[126..128] {
+        b"IM" => true,
+        b"MI" => false,
+        _ => return err("not a MAT v5 file (no endian indicator at byte 126)"),
+    };
+    let version = if le {
+        u16::from_le_bytes([bytes[124], bytes[125]])
+    } else {
+        u16::from_be_bytes([bytes[124], bytes[125]])
+    };
+    if version != 0x0100 {
+        return err(format!("unsupported MAT version 0x{version:04x}"));
+    }
+    let mut out = Vec::new();
+    let mut c = Cursor {
+        buf: bytes,
+        pos: 128,
+        le,
+    };
+    while c.pos + 8 <= bytes.len() {
+        let (ty, d) = c.element()?;
+        match ty {
+            MI_MATRIX => out.push(parse_matrix(d, le)?),
+            MI_COMPRESSED => {
+                let mut raw = Vec::new();
+                flate2::read::ZlibDecoder::new(d)
+                    .read_to_end(&mut raw)
+                    .map_err(|e| MatError(format!("corrupt compressed element: {e}")))?;
+                let mut inner = Cursor {
+                    buf: &raw,
+                    pos: 0,
+                    le,
+                };
+                while inner.pos + 8 <= raw.len() {
+                    let (ty, d) = inner.element()?;
+                    if ty == MI_MATRIX {
+                        out.push(parse_matrix(d, le)?);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
