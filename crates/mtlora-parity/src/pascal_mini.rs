@@ -5,12 +5,15 @@ use burn::tensor::Device;
 use std::collections::BTreeMap;
 
 use burn::tensor::TensorData;
+use mtlora::StateDict;
 use mtlora_pascal::layout::PascalRoot;
-use mtlora_pascal::pipeline::{process, TransformConfig};
+use mtlora_pascal::pipeline::{
+    flip, process, resize_image, resize_label, resize_normals, scale_rotate, TransformConfig,
+};
 use mtlora_pascal::sample::{decode_sample, RawSample, Task};
-use mtlora_pascal::transforms::{fixed_resize, hflip, scale_rotate, ImageCast, Interp};
+use mtlora_pascal::transforms::ImageCast;
 use mtlora_pascal::Plane;
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::compare::{add_to, values, Group, Tolerance};
 use crate::fixture::Fixture;
@@ -64,28 +67,158 @@ fn tol_of(elem: &str) -> Tolerance {
     }
 }
 
-fn parse_after(s: &str, key: &str) -> Option<f64> {
-    let i = s.find(key)? + key.len();
-    let rest = &s[i..];
-    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))?;
-    rest[..end].parse().ok()
+/// The ScaleNRotate ops of the fixture with their fixed rotation (degrees) and scale, as
+/// FORMAT.md §11.5 lists them (the sidecar describes them in prose only; its text is checked
+/// to name the same values).
+const SCALE_ROTATE_OPS: [(&str, f64, f64); 2] = [("srot_a", 12.5, 1.15), ("srot_b", -17.0, 0.8)];
+
+/// The `pascal_mini` sidecar (FORMAT.md §11): what this check reads of it.
+#[derive(Deserialize)]
+struct Sidecar {
+    fixture: String,
+    dataset_dir: String,
+    ids: Vec<IdEntry>,
+    parts_json: PartsJson,
+    val_transform: ValTransform,
+    train_ops: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct IdEntry {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct PartsJson {
+    missing_for_split: String,
+    regenerated_content_of_missing: String,
+}
+
+#[derive(Deserialize)]
+struct ValTransform {
+    img_size: ImgSize,
+}
+
+/// One number (square) or `[H, W]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ImgSize {
+    Square(usize),
+    HW([usize; 2]),
+}
+
+/// The raw train sample `id` as the fixture stores it (`train_raw.{id}.{elem}`, F32 HWC),
+/// back in the pipeline's types: 8-bit image and label maps (the values must be integers),
+/// f64 normals.
+fn stored_raw(ops: &Tracked, id: &str) -> Result<RawSample, ParityError> {
+    let plane = |elem: &str| -> Result<Plane<f64>, ParityError> {
+        let key = format!("train_raw.{id}.{elem}");
+        let d = ops
+            .get(&key)
+            .ok_or_else(|| ParityError::Fixture(format!("{key}: missing")))?;
+        to_plane(&key, d)
+    };
+    let bytes = |elem: &str| -> Result<Plane<u8>, ParityError> {
+        let p = plane(elem)?;
+        if p.data
+            .iter()
+            .any(|v| v.fract() != 0.0 || !(0.0..=255.0).contains(v))
+        {
+            return Err(ParityError::Fixture(format!(
+                "train_raw.{id}.{elem}: not 8-bit integers"
+            )));
+        }
+        Ok(p.map(|v| v as u8))
+    };
+    let mut maps = BTreeMap::new();
+    for t in [Task::Semseg, Task::HumanParts, Task::Sal] {
+        maps.insert(t, bytes(t.name())?);
+    }
+    Ok(RawSample {
+        id: id.to_string(),
+        image: bytes("image")?,
+        maps,
+        normals: Some(plane("normals")?),
+    })
+}
+
+/// The tensors of one of the fixture's extra files, remembering which were read, so that a
+/// tensor no check reads fails the run as the fixture's own `coverage` group does.
+struct Tracked {
+    name: String,
+    map: StateDict,
+    read: std::cell::RefCell<std::collections::BTreeSet<String>>,
+}
+
+impl Tracked {
+    fn read(path: &std::path::Path) -> Result<Self, ParityError> {
+        Ok(Self {
+            name: path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().to_string()),
+            map: mtlora::read_safetensors(path)?,
+            read: Default::default(),
+        })
+    }
+
+    fn get(&self, key: &str) -> Option<&TensorData> {
+        let t = self.map.get(key)?;
+        self.read.borrow_mut().insert(key.to_string());
+        Some(t)
+    }
+
+    /// Every tensor, to iterate over (not counted as read).
+    fn all(&self) -> Vec<(String, TensorData)> {
+        self.map
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    fn coverage(&self) -> Group {
+        let read = self.read.borrow();
+        let unread: Vec<&String> = self.map.keys().filter(|k| !read.contains(*k)).collect();
+        let listed: Vec<&str> = unread.iter().take(5).map(|s| s.as_str()).collect();
+        let note = if unread.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "{} tensor(s) read by no check: {}",
+                unread.len(),
+                listed.join(", ")
+            )
+        };
+        Group::check(format!("coverage({})", self.name), unread.is_empty(), note)
+    }
+}
+
+/// Element `elem` of a sample's planes as f64.
+fn element(
+    image: &Plane<f64>,
+    maps: &BTreeMap<Task, Plane<u8>>,
+    normals: Option<&Plane<f64>>,
+    elem: &str,
+) -> Option<Plane<f64>> {
+    match elem_task(elem) {
+        None if elem == "image" => Some(image.clone()),
+        Some(Task::Normals) => normals.cloned(),
+        Some(t) => maps.get(&t).map(Plane::to_f64),
+        None => None,
+    }
 }
 
 pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityError> {
-    let dir = fx
-        .json
-        .get("dataset_dir")
-        .and_then(Value::as_str)
-        .unwrap_or("pascal_mini/");
-    let cache = std::env::temp_dir().join(format!("mtlora-parity-cache-{}", std::process::id()));
-    let root = PascalRoot::new(fx.dir.join(dir)).with_cache_dir(&cache);
-    let stem = fx
-        .json
-        .get("fixture")
-        .and_then(Value::as_str)
-        .unwrap_or("pascal_mini");
-    let val = mtlora::read_safetensors(&fx.dir.join(format!("{stem}_val.safetensors")))?;
-    let ops = mtlora::read_safetensors(&fx.dir.join(format!("{stem}_train_ops.safetensors")))?;
+    let side: Sidecar = fx.sidecar()?;
+    // removed with its contents on every return
+    let cache_dir = tempfile::Builder::new()
+        .prefix("mtlora-parity-cache-")
+        .tempdir()
+        .map_err(|e| ParityError::Fixture(format!("temporary cache folder: {e}")))?;
+    let cache = cache_dir.path().to_path_buf();
+    let root = PascalRoot::new(fx.dir.join(&side.dataset_dir)).with_cache_dir(&cache);
+    let stem = &side.fixture;
+    let val = Tracked::read(&fx.dir.join(format!("{stem}_val.safetensors")))?;
+    let ops = Tracked::read(&fx.dir.join(format!("{stem}_train_ops.safetensors")))?;
     let mut groups = Vec::new();
 
     // Parts index (the val file is missing on purpose: regenerated into the cache).
@@ -97,32 +230,25 @@ pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityEr
             .map_err(|e| ParityError::Fixture(e.to_string()))?;
         parts.extend(idx);
     }
-    if let Some(expected) = fx
-        .json
-        .pointer("/parts_json/regenerated_content_of_missing")
-        .and_then(Value::as_str)
-    {
-        let split = fx
-            .json
-            .pointer("/parts_json/missing_for_split")
-            .and_then(Value::as_str)
-            .unwrap_or("val");
-        let written = std::fs::read_to_string(cache.join(format!("ImageSets/Parts/{split}.txt")))
-            .unwrap_or_default();
-        pj.count += 1;
-        if written != expected {
-            pj.fail(format!(
-                "regenerated text differs:\n{written:?}\nexpected\n{expected:?}"
-            ));
-        }
+    let regenerated = cache.join(format!(
+        "ImageSets/Parts/{}.txt",
+        side.parts_json.missing_for_split
+    ));
+    pj.count += 1;
+    match std::fs::read_to_string(&regenerated) {
+        Ok(written) if written == side.parts_json.regenerated_content_of_missing => {}
+        Ok(written) => pj.fail(format!(
+            "regenerated text differs:\n{written:?}\nexpected\n{:?}",
+            side.parts_json.regenerated_content_of_missing
+        )),
+        Err(e) => pj.fail(format!("{}: not regenerated ({e})", regenerated.display())),
     }
     groups.push(pj);
 
     // 1. raw decoding of every id
-    let ids = fx.field("ids")?.as_array().cloned().unwrap_or_default();
     let mut raws: BTreeMap<String, RawSample> = BTreeMap::new();
-    for e in &ids {
-        let id = e.get("id").and_then(Value::as_str).unwrap_or("");
+    for e in &side.ids {
+        let id = e.id.as_str();
         let raw = decode_sample(
             id,
             &root.paths(id),
@@ -166,10 +292,9 @@ pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityEr
     // 2. val transform at the recorded size, from the reference's decoded image (bit-exact
     //    path) and our decoded labels; the reference casts with the wrapping astype(uint8).
     // `img_size` is one number (square) or `[H, W]`
-    let size_v = fx.json.pointer("/val_transform/img_size");
-    let [sh, sw] = match size_v.and_then(Value::as_array) {
-        Some(a) if a.len() == 2 => [0, 1].map(|i| a[i].as_u64().unwrap_or(32) as usize),
-        _ => [size_v.and_then(Value::as_u64).unwrap_or(32) as usize; 2],
+    let [sh, sw] = match side.val_transform.img_size {
+        ImgSize::Square(n) => [n, n],
+        ImgSize::HW(hw) => hw,
     };
     let cfg = TransformConfig {
         size: [sh, sw],
@@ -184,7 +309,7 @@ pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityEr
         fed.image = img.map(|v| v as u8);
         let p = process(fed, &cfg, None);
         if let Some(r) = val.get(&format!("val.{id}.image_resized_f32")) {
-            let resized = fixed_resize(&img, sh, sw, Interp::Cubic, false);
+            let resized = resize_image(&img, [sh, sw]);
             add_to(
                 &mut groups,
                 "val.image_resized",
@@ -232,9 +357,26 @@ pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityEr
         }
     }
 
-    // 3. deterministic train ops on the stored raw train samples
-    let ops_doc = fx.json.get("train_ops").cloned().unwrap_or(Value::Null);
-    for (key, r) in &ops {
+    // 3. the pipeline's train steps (`pipeline::flip`, `scale_rotate`, `resize_*`: what
+    //    `process` runs) on the stored raw train samples
+    for (op, rot, scale) in SCALE_ROTATE_OPS {
+        let mut g = Group::new(format!("{op}(sidecar text)"));
+        g.count += 1;
+        let text = side
+            .train_ops
+            .get(op)
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        if !(text.contains(&format!("rots=[{rot:?}]"))
+            && text.contains(&format!("scales=[{scale:?}]")))
+        {
+            g.fail(format!(
+                "sidecar describes {op} as {text:?}, FORMAT.md §11.5 as rot {rot}, scale {scale}"
+            ));
+        }
+        groups.push(g);
+    }
+    for (key, r) in ops.all() {
         let mut it = key.splitn(3, '.');
         let (Some(op), Some(id), Some(elem)) = (it.next(), it.next(), it.next()) else {
             continue;
@@ -242,35 +384,40 @@ pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityEr
         if op == "train_raw" {
             continue;
         }
-        let Some(src) = ops.get(&format!("train_raw.{id}.{elem}")) else {
-            continue;
-        };
-        let src = to_plane(&format!("train_raw.{id}.{elem}"), src)?;
-        let task = elem_task(elem);
-        let normals = task == Some(Task::Normals);
-        let interp = if elem == "image" || normals {
-            Interp::Cubic
-        } else {
-            Interp::Nearest
-        };
+        let mut sample = stored_raw(&ops, id)?;
         let out = if op == "flip" {
-            hflip(&src, normals)
+            flip(&mut sample);
+            element(
+                &sample.image.to_f64(),
+                &sample.maps,
+                sample.normals.as_ref(),
+                elem,
+            )
+        } else if let Some((_, rot, sc)) = SCALE_ROTATE_OPS.iter().find(|o| o.0 == op) {
+            let w = scale_rotate(sample, *rot, *sc);
+            element(&w.image, &w.maps, w.normals.as_ref(), elem)
         } else if op.starts_with("resize") {
-            let s = r.shape().to_vec();
-            fixed_resize(&src, s[0], s[1], interp, normals)
-        } else if op.starts_with("srot") {
-            let doc = ops_doc.get(op).and_then(Value::as_str).unwrap_or("");
-            let (Some(rot), Some(sc)) = (parse_after(doc, "rots=["), parse_after(doc, "scales=["))
-            else {
-                let mut g = Group::new(op);
-                g.fail(format!("cannot read rotation/scale from {doc:?}"));
-                groups.push(g);
-                continue;
-            };
-            scale_rotate(&src, rot, sc, interp, normals)
+            let size = [r.shape()[0], r.shape()[1]];
+            let image = resize_image(&sample.image, size);
+            let maps = sample
+                .maps
+                .iter()
+                .map(|(t, m)| (*t, resize_label(m, size)))
+                .collect();
+            let normals = sample.normals.as_ref().map(|n| resize_normals(n, size));
+            element(&image, &maps, normals.as_ref(), elem)
         } else {
+            // an op this check does not know: its tensors stay unread and the coverage
+            // group reports them
             continue;
         };
+        let Some(out) = out else {
+            let mut g = Group::new(format!("{op}.{elem}"));
+            g.fail(format!("{key}: no element {elem:?} in a PASCAL sample"));
+            groups.push(g);
+            continue;
+        };
+        let r = ops.get(&key).unwrap_or(&r);
         add_to(
             &mut groups,
             &format!("{op}.{elem}"),
@@ -280,6 +427,7 @@ pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityEr
             tol_of(elem),
         );
     }
-    let _ = std::fs::remove_dir_all(&cache);
+    groups.push(val.coverage());
+    groups.push(ops.coverage());
     Ok(groups)
 }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use crate::plane::Plane;
 use crate::sample::{RawSample, Task};
 use crate::transforms::{
-    cast_u8, fixed_resize, hflip_in_place, hflip_normals_in_place, ignore_empty_parts,
-    ignore_zero_normals, normalize_image, resize_cubic, resize_nearest, rotate_normals_in_place,
-    rotation_matrix, to_chw, warp_cubic, warp_nearest, ImageCast, Interp,
+    cast_u8, hflip_in_place, hflip_normals_in_place, ignore_empty_parts, ignore_zero_normals,
+    normalize_image, renormalize, resize_cubic, resize_nearest, rotate_normals_in_place,
+    rotation_matrix, to_chw, warp_cubic, warp_nearest, ImageCast, Sample,
 };
 
 /// Random augmentation parameters of one training sample.
@@ -94,51 +94,96 @@ pub struct Processed {
     pub labels: BTreeMap<Task, Vec<f32>>,
 }
 
-/// Apply the pipeline: (train only) flip → ScaleNRotate, then FixedResize → AddIgnoreRegions
-/// → ToTensor → Normalize. Label maps stay integer (nearest interpolation only).
-pub fn process(raw: RawSample, cfg: &TransformConfig, augment: Option<Augment>) -> Processed {
-    let original_size = [raw.image.h, raw.image.w];
+/// A sample after [`scale_rotate`]: the image is warped to float and resized from there.
+#[derive(Debug, Clone)]
+pub struct Warped {
+    /// RGB `H×W×3`, cubic-warped.
+    pub image: Plane<f64>,
+    /// Label maps, nearest-warped.
+    pub maps: BTreeMap<Task, Plane<u8>>,
+    /// Normals, rotated in-plane then cubic-warped.
+    pub normals: Option<Plane<f64>>,
+}
+
+/// Train step 1, RandomHorizontalFlip (flip drawn): every element mirrored in place, the
+/// normals' x component negated.
+pub fn flip(s: &mut RawSample) {
+    hflip_in_place(&mut s.image);
+    s.maps.values_mut().for_each(hflip_in_place);
+    if let Some(n) = s.normals.as_mut() {
+        hflip_normals_in_place(n);
+    }
+}
+
+/// Train step 2, ScaleNRotate with `rot` degrees and `scale` about the image centre
+/// (`cv2.getRotationMatrix2D((W/2, H/2), rot, scale)`): image and normals cubic, labels
+/// nearest, normals rotated in-plane before the warp.
+pub fn scale_rotate(s: RawSample, rot: f64, scale: f64) -> Warped {
     let RawSample {
-        id,
-        mut image,
+        image,
         mut maps,
         mut normals,
-    } = raw;
-    let mut warped = None;
-    if let Some(a) = augment {
-        if a.flip {
-            hflip_in_place(&mut image);
-            maps.values_mut().for_each(hflip_in_place);
-            if let Some(n) = normals.as_mut() {
-                hflip_normals_in_place(n);
-            }
-        }
-        let m = rotation_matrix(image.w as f64 / 2.0, image.h as f64 / 2.0, a.rot, a.scale);
-        warped = Some(warp_cubic(&image, &m));
-        for l in maps.values_mut() {
-            *l = warp_nearest(l, &m);
-        }
-        if let Some(n) = normals.as_mut() {
-            rotate_normals_in_place(n, a.rot);
-            *n = warp_cubic(n, &m);
-        }
+        ..
+    } = s;
+    let m = rotation_matrix(image.w as f64 / 2.0, image.h as f64 / 2.0, rot, scale);
+    for l in maps.values_mut() {
+        *l = warp_nearest(l, &m);
     }
-    let [h, w] = cfg.size;
-    let image = match &warped {
-        Some(wp) => resize_cubic(wp, h, w),
-        None => resize_cubic(&image, h, w),
+    if let Some(n) = normals.as_mut() {
+        rotate_normals_in_place(n, rot);
+        *n = warp_cubic(n, &m);
+    }
+    Warped {
+        image: warp_cubic(&image, &m),
+        maps,
+        normals,
+    }
+}
+
+/// FixedResize of the image: cubic, to float (cast to 8 bits afterwards).
+pub fn resize_image<T: Sample>(p: &Plane<T>, [h, w]: [usize; 2]) -> Plane<f64> {
+    resize_cubic(p, h, w)
+}
+
+/// FixedResize of a label map: nearest (OpenCV's floor rule).
+pub fn resize_label<T: Copy + Default>(p: &Plane<T>, [h, w]: [usize; 2]) -> Plane<T> {
+    resize_nearest(p, h, w)
+}
+
+/// FixedResize of normals: cubic, then renormalized to unit length.
+pub fn resize_normals(p: &Plane<f64>, [h, w]: [usize; 2]) -> Plane<f64> {
+    let mut out = resize_cubic(p, h, w);
+    renormalize(&mut out);
+    out
+}
+
+/// Apply the pipeline: (train only) [`flip`] → [`scale_rotate`], then FixedResize
+/// ([`resize_image`], [`resize_label`], [`resize_normals`]) → AddIgnoreRegions → ToTensor →
+/// Normalize. Label maps stay integer (nearest interpolation only).
+pub fn process(mut raw: RawSample, cfg: &TransformConfig, augment: Option<Augment>) -> Processed {
+    let original_size = [raw.image.h, raw.image.w];
+    let id = std::mem::take(&mut raw.id);
+    let (image, maps, normals) = match augment {
+        Some(a) => {
+            if a.flip {
+                flip(&mut raw);
+            }
+            let w = scale_rotate(raw, a.rot, a.scale);
+            (resize_image(&w.image, cfg.size), w.maps, w.normals)
+        }
+        None => (resize_image(&raw.image, cfg.size), raw.maps, raw.normals),
     };
     let image_u8 = image.map(|v| cast_u8(v, cfg.cast));
     let mut labels = BTreeMap::new();
     for (t, l) in maps {
-        let mut l = resize_nearest(&l, h, w);
+        let mut l = resize_label(&l, cfg.size);
         if t == Task::HumanParts {
             ignore_empty_parts(&mut l);
         }
         labels.insert(t, l.data.iter().map(|&v| v as f32).collect());
     }
     if let Some(n) = normals {
-        let mut n = fixed_resize(&n, h, w, Interp::Cubic, true);
+        let mut n = resize_normals(&n, cfg.size);
         ignore_zero_normals(&mut n);
         labels.insert(Task::Normals, to_chw(&n));
     }

@@ -385,9 +385,16 @@ fn epoch_batches_shuffle_and_drop_last() {
 #[test]
 fn optimized_train_pipeline_equals_the_composition_of_reference_ops() {
     use mtlora_pascal::transforms::{
-        cast_u8, fixed_resize, hflip, ignore_empty_parts, ignore_zero_normals, normalize_image,
-        scale_rotate, to_chw, ImageCast, Interp,
+        cast_u8, hflip_in_place, hflip_normals_in_place, ignore_empty_parts, ignore_zero_normals,
+        normalize_image, renormalize, resize_cubic, resize_nearest, rotate_normals_in_place,
+        rotation_matrix, to_chw, warp_cubic, warp_nearest, ImageCast,
     };
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        Image,
+        Label,
+        Normals,
+    }
     use mtlora_pascal::{process, Augment};
     let out = tmp("compose");
     synthesize(
@@ -426,26 +433,33 @@ fn optimized_train_pipeline_equals_the_composition_of_reference_ops() {
                 cast: ImageCast::Wrap,
             };
             let fast = process(raw.clone(), &cfg, Some(a));
-            // reference composition on f64 planes
-            let step = |p: &mtlora_pascal::Plane<f64>, interp: Interp, normals: bool| {
-                let p = if a.flip { hflip(p, normals) } else { p.clone() };
-                let p = scale_rotate(&p, a.rot, a.scale, interp, normals);
-                fixed_resize(&p, 24, 20, interp, normals)
+            // the reference ops composed per element on f64 planes (the pipeline runs them on
+            // u8 planes, in place, element by element)
+            let step = |p: &mtlora_pascal::Plane<f64>, kind: Kind| {
+                let mut p = p.clone();
+                if a.flip {
+                    match kind {
+                        Kind::Normals => hflip_normals_in_place(&mut p),
+                        _ => hflip_in_place(&mut p),
+                    }
+                }
+                let m = rotation_matrix(p.w as f64 / 2.0, p.h as f64 / 2.0, a.rot, a.scale);
+                match kind {
+                    Kind::Image => resize_cubic(&warp_cubic(&p, &m), 24, 20),
+                    Kind::Label => resize_nearest(&warp_nearest(&p, &m), 24, 20),
+                    Kind::Normals => {
+                        rotate_normals_in_place(&mut p, a.rot);
+                        let mut r = resize_cubic(&warp_cubic(&p, &m), 24, 20);
+                        renormalize(&mut r);
+                        r
+                    }
+                }
             };
-            let img = step(&raw.image.to_f64(), Interp::Cubic, false)
-                .map(|v| cast_u8(v, ImageCast::Wrap));
+            let img = step(&raw.image.to_f64(), Kind::Image).map(|v| cast_u8(v, ImageCast::Wrap));
             assert_eq!(fast.image, normalize_image(&img), "{id} image");
             for (t, l) in raw.labels() {
                 let normals = t == Task::Normals;
-                let mut r = step(
-                    &l,
-                    if normals {
-                        Interp::Cubic
-                    } else {
-                        Interp::Nearest
-                    },
-                    normals,
-                );
+                let mut r = step(&l, if normals { Kind::Normals } else { Kind::Label });
                 if t == Task::HumanParts {
                     ignore_empty_parts(&mut r);
                 }

@@ -36,14 +36,3 @@ pub fn hflip_normals_in_place(p: &mut Plane<f64>) {
         px[0] = -px[0];
     }
 }
-
-/// Mirror columns; `negate_x` negates channel 0 (normals).
-pub fn hflip(p: &Plane<f64>, negate_x: bool) -> Plane<f64> {
-    let mut out = p.clone();
-    if negate_x {
-        hflip_normals_in_place(&mut out);
-    } else {
-        hflip_in_place(&mut out);
-    }
-    out
-}

@@ -12,22 +12,13 @@ mod resize;
 mod warp;
 
 pub use cubic::{cubic_weights, Sample};
-pub use flip::{hflip, hflip_in_place, hflip_normals_in_place};
+pub use flip::{hflip_in_place, hflip_normals_in_place};
 pub use normalize::{cast_u8, ignore_empty_parts, normalize_image, to_chw, ImageCast, MEAN, STD};
-pub use normals::{ignore_zero_normals, rotate_normals, rotate_normals_in_place};
-pub use resize::{fixed_resize, renormalize, resize, resize_cubic, resize_nearest};
+pub use normals::{ignore_zero_normals, rotate_normals_in_place};
+pub use resize::{renormalize, resize_cubic, resize_nearest};
 #[cfg(test)]
 use warp::FixedMap;
-pub use warp::{rotation_matrix, scale_rotate, warp_affine, warp_cubic, warp_nearest};
-
-/// OpenCV interpolation used per element.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interp {
-    /// INTER_NEAREST (labels).
-    Nearest,
-    /// INTER_CUBIC (image, normals).
-    Cubic,
-}
+pub use warp::{rotation_matrix, warp_cubic, warp_nearest};
 
 #[cfg(test)]
 mod tests {
@@ -37,7 +28,7 @@ mod tests {
     fn nearest_uses_floor_not_half_pixel() {
         let p = Plane::from_vec(1, 4, 1, vec![0.0, 1.0, 2.0, 3.0]);
         // 4 → 3: x·4/3 = 0, 1.33, 2.67 → 0, 1, 2 (half-pixel would give 0, 2, 3)
-        assert_eq!(resize(&p, 1, 3, Interp::Nearest).data, vec![0.0, 1.0, 2.0]);
+        assert_eq!(resize_nearest(&p, 1, 3).data, vec![0.0, 1.0, 2.0]);
     }
 
     #[test]
@@ -48,7 +39,7 @@ mod tests {
         }
         assert_eq!(cubic_weights(0.0), [0.0, 1.0, 0.0, 0.0]);
         let p = Plane::from_vec(2, 2, 1, vec![5.0; 4]);
-        assert!(resize(&p, 5, 3, Interp::Cubic)
+        assert!(resize_cubic(&p, 5, 3)
             .data
             .iter()
             .all(|v| (v - 5.0).abs() < 1e-9));
@@ -190,14 +181,15 @@ mod tests {
     fn identity_warp_is_exact() {
         let p = Plane::from_vec(3, 4, 1, (0..12).map(|v| v as f64).collect());
         let m = rotation_matrix(2.0, 1.5, 0.0, 1.0);
-        assert_eq!(warp_affine(&p, &m, Interp::Nearest).data, p.data);
-        assert_eq!(warp_affine(&p, &m, Interp::Cubic).data, p.data);
+        assert_eq!(warp_nearest(&p, &m).data, p.data);
+        assert_eq!(warp_cubic(&p, &m).data, p.data);
     }
 
     #[test]
     fn flip_negates_normals_x() {
-        let p = Plane::from_vec(1, 2, 3, vec![0.5, 0.1, 0.2, -0.3, 0.4, 0.6]);
-        assert_eq!(hflip(&p, true).data, vec![0.3, 0.4, 0.6, -0.5, 0.1, 0.2]);
+        let mut p = Plane::from_vec(1, 2, 3, vec![0.5, 0.1, 0.2, -0.3, 0.4, 0.6]);
+        hflip_normals_in_place(&mut p);
+        assert_eq!(p.data, vec![0.3, 0.4, 0.6, -0.5, 0.1, 0.2]);
     }
 
     #[test]

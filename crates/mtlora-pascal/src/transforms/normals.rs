@@ -5,17 +5,10 @@
 
 use crate::plane::Plane;
 
-/// In-plane rotation of normals before warping (dataset.md §5.3): the reference computes
-/// `sin(atan2(n0, n1) + θ)·ρ`, `cos(atan2(n0, n1) + θ)·ρ`; this uses the algebraically equal
-/// `n0·cosθ + n1·sinθ`, `n1·cosθ − n0·sinθ` (3× faster, differences at the f64 ulp level,
+/// In-plane rotation of normals before warping (dataset.md §5.3), in place: the reference
+/// computes `sin(atan2(n0, n1) + θ)·ρ`, `cos(atan2(n0, n1) + θ)·ρ`; this uses the algebraically
+/// equal `n0·cosθ + n1·sinθ`, `n1·cosθ − n0·sinθ` (3× faster, differences at the f64 ulp level,
 /// below the f32 resolution of the tensors). Channel 2 is unchanged.
-pub fn rotate_normals(p: &Plane<f64>, rot_deg: f64) -> Plane<f64> {
-    let mut out = p.clone();
-    rotate_normals_in_place(&mut out, rot_deg);
-    out
-}
-
-/// [`rotate_normals`] in place.
 pub fn rotate_normals_in_place(p: &mut Plane<f64>, rot_deg: f64) {
     let rad = rot_deg * 2.0 * std::f64::consts::PI / 360.0;
     let (sin, cos) = rad.sin_cos();

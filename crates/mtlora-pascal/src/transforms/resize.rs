@@ -7,16 +7,7 @@ use super::cubic::cubic_weights;
 #[cfg(target_arch = "x86_64")]
 use super::cubic::tap_sum4;
 use super::cubic::Sample;
-use super::Interp;
 use crate::plane::Plane;
-
-/// `cv2.resize` to `(dst_h, dst_w)`.
-pub fn resize(p: &Plane<f64>, dst_h: usize, dst_w: usize, interp: Interp) -> Plane<f64> {
-    match interp {
-        Interp::Nearest => resize_nearest(p, dst_h, dst_w),
-        Interp::Cubic => resize_cubic(p, dst_h, dst_w),
-    }
-}
 
 /// `cv2.resize` with INTER_NEAREST for any element type.
 pub fn resize_nearest<T: Copy + Default>(p: &Plane<T>, dh: usize, dw: usize) -> Plane<T> {
@@ -164,19 +155,4 @@ pub fn renormalize(p: &mut Plane<f64>) {
             *v /= n;
         }
     }
-}
-
-/// FixedResize of one element (normals renormalized after the cubic resize).
-pub fn fixed_resize(
-    p: &Plane<f64>,
-    dh: usize,
-    dw: usize,
-    interp: Interp,
-    normals: bool,
-) -> Plane<f64> {
-    let mut out = resize(p, dh, dw, interp);
-    if normals {
-        renormalize(&mut out);
-    }
-    out
 }

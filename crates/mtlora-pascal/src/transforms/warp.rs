@@ -8,8 +8,6 @@ use super::cubic::cubic_table_1d;
 #[cfg(target_arch = "x86_64")]
 use super::cubic::warp_taps4;
 use super::cubic::Sample;
-use super::normals::rotate_normals;
-use super::Interp;
 use crate::plane::Plane;
 
 /// `cv2.getRotationMatrix2D((cx, cy), angle_deg, scale)`.
@@ -192,28 +190,4 @@ pub(super) fn warp_cubic_body<T: Sample, const C: usize, const AVX: bool>(
         }
     }
     Plane::from_vec(h, w, C, data)
-}
-
-/// `cv2.warpAffine` of a float plane with the given interpolation.
-pub fn warp_affine(p: &Plane<f64>, m: &[[f64; 3]; 2], interp: Interp) -> Plane<f64> {
-    match interp {
-        Interp::Nearest => warp_nearest(p, m),
-        Interp::Cubic => warp_cubic(p, m),
-    }
-}
-
-/// ScaleNRotate of one element with fixed `rot` (degrees) and `scale`.
-pub fn scale_rotate(
-    p: &Plane<f64>,
-    rot: f64,
-    scale: f64,
-    interp: Interp,
-    normals: bool,
-) -> Plane<f64> {
-    let m = rotation_matrix(p.w as f64 / 2.0, p.h as f64 / 2.0, rot, scale);
-    if normals {
-        warp_affine(&rotate_normals(p, rot), &m, interp)
-    } else {
-        warp_affine(p, &m, interp)
-    }
 }
