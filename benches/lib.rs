@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// A synthetic PASCAL_MT set with realistic VOC image sizes (500×375 / 375×500 JPEGs), written
 /// once under the system temp folder and reused by later runs.
 pub fn synthetic_voc_sized(ids: usize) -> PathBuf {
-    mtlora_pascal::tune_allocator();
+    mtlora_cli::alloc::tune_allocator();
     let dir = std::env::temp_dir().join(format!("mtlora-bench-synth-{ids}"));
     if !dir.join("ImageSets/Context/val.txt").exists() {
         let cfg = mtlora_pascal::SynthConfig {

@@ -4,6 +4,7 @@
 //! The backend is chosen here, at the top: the `flex`, `wgpu`, `vulkan` and `cuda` features
 //! decide which ones the binary contains; devices are constructed directly ([`backend`]).
 
+pub mod alloc;
 pub mod backend;
 mod commands;
 mod doctor;
@@ -40,6 +41,6 @@ pub fn exit_code(result: anyhow::Result<ExitCode>) -> ExitCode {
 
 /// Start-up shared by the binaries: allocator tuning for the data pipeline, then logging.
 pub fn start(quiet: bool) {
-    mtlora_pascal::tune_allocator();
+    alloc::tune_allocator();
     init_logging(quiet);
 }

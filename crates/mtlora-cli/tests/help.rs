@@ -1,17 +1,9 @@
 //! The `mtlora` binary: its help lists the product commands, and a bad invocation is a usage
 //! error, not a panic.
 
-use std::process::Command;
+mod common;
 
-fn mtlora(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mtlora"))
-        .args(args)
-        .output()
-        .expect("run mtlora");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
-}
+use common::mtlora;
 
 #[test]
 fn help_lists_every_product_command() {

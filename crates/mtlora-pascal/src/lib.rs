@@ -33,19 +33,3 @@ pub mod verify;
 #[cfg(feature = "synth")]
 pub use synth::{synthesize, SynthConfig};
 pub use verify::{verify, verify_with_progress, VerifyReport};
-
-/// Keep freed multi-megabyte buffers in the process instead of returning them to the kernel.
-///
-/// Every sample allocates and frees several 4–5 MB planes; with glibc's defaults these are
-/// `mmap`ed and unmapped each time, and page faults + page zeroing then cost ~30 % of the
-/// pipeline (see `benches/RESULTS.md`). Binaries call this once at start-up (glibc only; a
-/// no-op elsewhere). Libraries never call it.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning parameters.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-        libc::mallopt(libc::M_TOP_PAD, 256 << 20);
-    }
-}

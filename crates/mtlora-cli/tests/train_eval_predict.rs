@@ -2,41 +2,23 @@
 //! resumes to the same final weights and metrics as an uninterrupted run; eval and predict
 //! work on its checkpoints; bad inputs give clear errors without touching existing runs.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
+
+use common::{root, tmp};
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn xtask(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("--quiet")
-        .args(args)
-        .current_dir(root())
-        .env(
-            "MTLORA_CACHE_DIR",
-            std::env::temp_dir().join("mtlora-cli-cache"),
-        )
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
-}
-
-/// A fresh folder, removed with everything in it when the guard drops (also on failure).
-fn tmp(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("xtask-train-{name}-"))
-        .tempdir()
-        .unwrap()
+fn mtlora(args: &[&str]) -> (i32, String) {
+    let mut all = vec!["--quiet"];
+    all.extend_from_slice(args);
+    common::mtlora(&all)
 }
 
 fn setup(dir: &Path, epochs: usize) -> (String, String) {
     let data = dir.join("data");
-    let (code, out) = xtask(&[
+    let (code, out) = mtlora(&[
         "dataset",
         "synth",
         data.to_str().unwrap(),
@@ -68,7 +50,7 @@ fn killed_run_resumes_exactly_then_eval_and_predict() {
     let dir = guard.path();
     let (cfg, data) = setup(dir, 6);
     let a = dir.join("a");
-    let (code, out) = xtask(&[
+    let (code, out) = mtlora(&[
         "train",
         "--config",
         &cfg,
@@ -82,7 +64,7 @@ fn killed_run_resumes_exactly_then_eval_and_predict() {
 
     // the same run, killed as soon as its first checkpoint exists
     let b = dir.join("b");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mtlora"))
         .args([
             "--quiet",
             "train",
@@ -94,10 +76,6 @@ fn killed_run_resumes_exactly_then_eval_and_predict() {
             b.to_str().unwrap(),
         ])
         .current_dir(root())
-        .env(
-            "MTLORA_CACHE_DIR",
-            std::env::temp_dir().join("mtlora-cli-cache"),
-        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -110,7 +88,7 @@ fn killed_run_resumes_exactly_then_eval_and_predict() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(last.exists(), "no checkpoint before the kill");
-    let (code, out) = xtask(&[
+    let (code, out) = mtlora(&[
         "train",
         "--out",
         b.to_str().unwrap(),
@@ -141,7 +119,7 @@ fn killed_run_resumes_exactly_then_eval_and_predict() {
     // eval on the produced checkpoint reproduces the run's last evaluation
     let ck = a.join("checkpoints/last.safetensors");
     let ev = dir.join("eval.json");
-    let (code, out) = xtask(&[
+    let (code, out) = mtlora(&[
         "eval",
         "--checkpoint",
         ck.to_str().unwrap(),
@@ -170,7 +148,7 @@ fn killed_run_resumes_exactly_then_eval_and_predict() {
         .unwrap()
         .path();
     let pred = dir.join("pred");
-    let (code, out) = xtask(&[
+    let (code, out) = mtlora(&[
         "predict",
         "--checkpoint",
         ck.to_str().unwrap(),
@@ -205,11 +183,11 @@ fn bad_inputs() {
     let o = out_dir.to_str().unwrap();
     // unknown key, wrong type, unknown task
     let c = write("k.toml", format!("embed_dimm = 3\n{tiny}"));
-    let (code, out) = xtask(&["train", "--config", &c, "--data", &data, "--out", o]);
+    let (code, out) = mtlora(&["train", "--config", &c, "--data", &data, "--out", o]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("unknown model key(s): embed_dimm"), "{out}");
     let c = write("t.toml", format!("{tiny}\n[train]\nbatch_size = \"big\"\n"));
-    let (code, out) = xtask(&["train", "--config", &c, "--data", &data, "--out", o]);
+    let (code, out) = mtlora(&["train", "--config", &c, "--data", &data, "--out", o]);
     assert!(
         code == 2 && out.contains("[train]") && out.contains("batch_size"),
         "{out}"
@@ -218,13 +196,13 @@ fn bad_inputs() {
         "task.toml",
         tiny.replace("name = \"normals\"", "name = \"depth_map\""),
     );
-    let (code, out) = xtask(&["train", "--config", &c, "--data", &data, "--out", o]);
+    let (code, out) = mtlora(&["train", "--config", &c, "--data", &data, "--out", o]);
     assert!(
         code == 2 && out.contains("\"depth_map\" does not exist"),
         "{out}"
     );
     // --data that is not PASCAL_MT
-    let (code, out) = xtask(&[
+    let (code, out) = mtlora(&[
         "train",
         "--config",
         &cfg,
@@ -235,11 +213,11 @@ fn bad_inputs() {
     ]);
     assert!(code == 2 && out.contains("dataset verify"), "{out}");
     // --resume without a checkpoint
-    let (code, out) = xtask(&["train", "--out", o, "--data", &data, "--resume"]);
+    let (code, out) = mtlora(&["train", "--out", o, "--data", &data, "--resume"]);
     assert!(code == 2 && out.contains("nothing to resume"), "{out}");
     // unwritable output folder
     let f = write("plainfile", String::new());
-    let (code, out) = xtask(&[
+    let (code, out) = mtlora(&[
         "train",
         "--config",
         &cfg,
@@ -250,10 +228,10 @@ fn bad_inputs() {
     ]);
     assert!(code == 2 && out.contains("not writable"), "{out}");
     // a finished run is not overwritten by a new run into the same folder
-    let (code, out) = xtask(&["train", "--config", &cfg, "--data", &data, "--out", o]);
+    let (code, out) = mtlora(&["train", "--config", &cfg, "--data", &data, "--out", o]);
     assert_eq!(code, 0, "{out}");
     let before = std::fs::read(out_dir.join("metrics.json")).unwrap();
-    let (code, out) = xtask(&["train", "--config", &cfg, "--data", &data, "--out", o]);
+    let (code, out) = mtlora(&["train", "--config", &cfg, "--data", &data, "--out", o]);
     assert!(code == 2 && out.contains("already holds a run"), "{out}");
     assert_eq!(std::fs::read(out_dir.join("metrics.json")).unwrap(), before);
     // a checkpoint of another architecture lists the mismatched keys
@@ -262,7 +240,7 @@ fn bad_inputs() {
         "other.toml",
         tiny.replace("embed_dim = 16", "embed_dim = 24"),
     );
-    let (code, out) = xtask(&[
+    let (code, out) = mtlora(&[
         "eval",
         "--checkpoint",
         ck.to_str().unwrap(),
@@ -279,7 +257,7 @@ fn bad_inputs() {
     );
     // predict on a non-image
     let txt = write("notes.txt", "hello".into());
-    let (code, out) = xtask(&[
+    let (code, out) = mtlora(&[
         "predict",
         "--checkpoint",
         ck.to_str().unwrap(),

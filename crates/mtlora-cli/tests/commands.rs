@@ -1,27 +1,13 @@
-//! The `xtask` binary end to end: `parity` exit codes and output, `dataset synth` + `verify`,
-//! `params` on an official config.
+//! The `mtlora` binary end to end: `parity` exit codes and output, `dataset synth` + `verify`,
+//! `params` on an official config, `init` + `diff`, `doctor`, refused recipes.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn xtask(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
-}
+use common::{mtlora, root, tmp};
 
 #[test]
 fn parity_passes_and_fails_with_the_right_exit_code() {
-    let (code, out) = xtask(&[
+    let (code, out) = mtlora(&[
         "parity",
         "tests/fixtures/losses.json",
         "tests/fixtures/pascal_mini.json",
@@ -30,7 +16,7 @@ fn parity_passes_and_fails_with_the_right_exit_code() {
     assert_eq!(out.matches("parity: PASS").count(), 2, "{out}");
 
     // a corrupted copy of a fixture must fail with exit code 1
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = tmp("scratch");
     let dir = scratch.path();
     let mut sidecar: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("tests/fixtures/losses.json")).unwrap(),
@@ -43,36 +29,36 @@ fn parity_passes_and_fails_with_the_right_exit_code() {
         dir.join("losses.safetensors"),
     )
     .unwrap();
-    let (code, out) = xtask(&["parity", dir.join("losses.json").to_str().unwrap()]);
+    let (code, out) = mtlora(&["parity", dir.join("losses.json").to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("parity: FAIL (1 of"), "{out}");
 }
 
 #[test]
 fn dataset_synth_then_verify() {
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = tmp("scratch");
     let dir = scratch.path().join("synth");
     let d = dir.to_str().unwrap();
-    let (code, out) = xtask(&[
+    let (code, out) = mtlora(&[
         "dataset", "synth", d, "--ids", "6", "--seed", "4", "--size", "48x36",
     ]);
     assert_eq!(code, 0, "{out}");
     let cache = format!("{d}-cache");
-    let (code, out) = xtask(&["dataset", "verify", d, "--cache-dir", &cache]);
+    let (code, out) = mtlora(&["dataset", "verify", d, "--cache-dir", &cache]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("split train ids      3") && out.contains("problems: none"),
         "{out}"
     );
     std::fs::remove_file(dir.join("sal_distill/2009_000005.png")).unwrap();
-    let (code, out) = xtask(&["dataset", "verify", d, "--cache-dir", &cache]);
+    let (code, out) = mtlora(&["dataset", "verify", d, "--cache-dir", &cache]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("sal_distill/2009_000005.png"), "{out}");
 }
 
 #[test]
 fn params_of_the_released_config() {
-    let (code, out) = xtask(&[
+    let (code, out) = mtlora(&[
         "params",
         "--config",
         "configs/mtlora_tiny_448_r64_scale4_pertask.toml",
@@ -82,46 +68,11 @@ fn params_of_the_released_config() {
 }
 
 #[test]
-fn bench_prints_json_per_case() {
-    let (code, out) = xtask(&[
-        "bench",
-        "--case",
-        "tiny_64_infer_b1",
-        "--runs",
-        "2",
-        "--json",
-        "--no-record",
-    ]);
-    assert_eq!(code, 0, "{out}");
-    let line = out
-        .lines()
-        .find(|l| l.starts_with('{'))
-        .expect("a JSON line");
-    let v: serde_json::Value = serde_json::from_str(line).unwrap();
-    assert_eq!(v["case"], "tiny_64_infer_b1");
-    for k in ["median_s", "min_s", "max_s"] {
-        assert!(v[k].as_f64().unwrap() > 0.0, "{k}: {v}");
-    }
-    assert!(v["min_s"].as_f64() <= v["median_s"].as_f64());
-    assert!(v["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
-    let (code, out) = xtask(&["bench", "--case", "nope", "--no-record"]);
-    assert!(code == 2 && out.contains("unknown case"), "{out}");
-}
-
-/// A temporary folder removed (with its contents) when the guard drops.
-fn tmp(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("xtask-{name}-"))
-        .tempdir()
-        .unwrap()
-}
-
-#[test]
 fn init_is_repeatable_and_diff_tells_identical_from_different() {
     let dir = tmp("init-diff");
     let f = |n: &str| dir.path().join(n).to_string_lossy().to_string();
     for (name, seed) in [("a", "3"), ("b", "3"), ("c", "4")] {
-        let (code, out) = xtask(&[
+        let (code, out) = mtlora(&[
             "--quiet",
             "init",
             "--seed",
@@ -131,14 +82,14 @@ fn init_is_repeatable_and_diff_tells_identical_from_different() {
         ]);
         assert_eq!(code, 0, "{out}");
     }
-    let (code, out) = xtask(&["diff", &f("a.safetensors"), &f("b.safetensors")]);
+    let (code, out) = mtlora(&["diff", &f("a.safetensors"), &f("b.safetensors")]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("identical") && out.contains("PASS"), "{out}");
-    let (code, out) = xtask(&["diff", &f("a.safetensors"), &f("c.safetensors")]);
+    let (code, out) = mtlora(&["diff", &f("a.safetensors"), &f("c.safetensors")]);
     assert_eq!(code, 1, "another seed must differ: {out}");
     assert!(out.contains("FAIL"), "{out}");
     // a loose enough tolerance accepts the difference
-    let (code, out) = xtask(&[
+    let (code, out) = mtlora(&[
         "diff",
         &f("a.safetensors"),
         &f("c.safetensors"),
@@ -150,7 +101,7 @@ fn init_is_repeatable_and_diff_tells_identical_from_different() {
 
 #[test]
 fn doctor_names_this_builds_backends() {
-    let (code, out) = xtask(&["doctor"]);
+    let (code, out) = mtlora(&["doctor"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("backends in this binary: flex"), "{out}");
     assert!(
@@ -163,7 +114,7 @@ fn doctor_names_this_builds_backends() {
 fn absurd_recipe_values_are_refused_by_name() {
     let dir = tmp("absurd");
     let out = dir.path().join("run");
-    let (code, text) = xtask(&[
+    let (code, text) = mtlora(&[
         "train",
         "--epochs",
         "18446744073709551615",

@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: run the benchmark cases of `benches/cases.rs`, each in its own child
+//! The bench driver (`cargo xtask bench` runs it): the benchmark cases of `benches/cases.rs`, each in its own child
 //! process (so its peak memory is its own), print one table (or JSON lines), append the table
 //! with machine, date, commit and command to `benches/RESULTS.md`, and optionally compare, in the
 //! same run and with the same thread count, with the official MTLoRA code
@@ -51,6 +51,9 @@ pub struct BenchArgs {
     /// Internal: run one case in this process and print its JSON.
     #[arg(long, hide = true)]
     child: bool,
+    /// Internal: the command line to record in benches/RESULTS.md (`cargo xtask bench ...`).
+    #[arg(long, hide = true)]
+    record_as: Option<String>,
 }
 
 fn peak_rss_bytes() -> u64 {
@@ -211,14 +214,7 @@ fn combine_rounds(rounds: Vec<Value>) -> Value {
 /// Runs one case in a child process of this binary (its own peak RSS).
 fn run_child(exe: &Path, case: &str, runs: usize, generic: bool) -> Result<Value> {
     let mut cmd = Command::new(exe);
-    cmd.args([
-        "bench",
-        "--child",
-        "--case",
-        case,
-        "--runs",
-        &runs.to_string(),
-    ]);
+    cmd.args(["--child", "--case", case, "--runs", &runs.to_string()]);
     if generic {
         cmd.env("MTLORA_KERNELS", "generic");
     }
@@ -240,6 +236,7 @@ fn run_child(exe: &Path, case: &str, runs: usize, generic: bool) -> Result<Value
 
 pub fn run(a: BenchArgs, cmdline: String) -> Result<std::process::ExitCode> {
     use mtlora_benches::cases::{GPU_ONLY, NAMES, QUICK};
+    let cmdline = a.record_as.clone().unwrap_or(cmdline);
     let runs = a.runs.unwrap_or(if a.quick { 3 } else { 10 });
     if a.child {
         child(a.case.first().context("--child needs --case")?, runs)?;
