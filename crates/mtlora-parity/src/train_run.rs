@@ -8,10 +8,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 use mtlora::{ModelConfig, StateDict};
 use mtlora_pascal::transforms::normalize_image;
 use mtlora_pascal::Plane;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::compare::{Group, Tolerance};
-use crate::fixture::{num, str_list, Fixture};
+use crate::fixture::{Fixture, Num};
 use crate::metrics::baselines_from;
 use crate::model_forward::build_loaded;
 use crate::ParityError;
@@ -23,12 +24,156 @@ use mtlora_train::trainer::{Batch, IterRecord, Trainer};
 /// independent port); `strict` is reported alongside, informational.
 const TIERS: [&str; 2] = ["strict", "loose"];
 
-fn band(table: Option<&Value>, iteration: usize) -> Option<f64> {
-    table?.as_array()?.iter().find_map(|row| {
-        let r = row.as_array()?;
-        let (a, b, t) = (num(&r[0])? as usize, num(&r[1])? as usize, num(&r[2])?);
-        (a..=b).contains(&iteration).then_some(t)
-    })
+/// The reference clips every step to this global gradient norm (FORMAT.md §14: `main.py`'s
+/// `clip_grad_norm_(…, 5.0)`; the sidecar states it in prose only, and its text is checked to
+/// name the same value).
+const CLIP_MAX_NORM: f64 = 5.0;
+
+/// The `train_run` sidecar (FORMAT.md §14): every field this check reads; a missing one is an
+/// error, no default stands in for it.
+#[derive(Deserialize)]
+struct Sidecar {
+    model: Value,
+    loss_weights: BTreeMap<String, f64>,
+    task_order: Vec<String>,
+    schedule: Schedule,
+    optimizer: Optimizer,
+    iterations: Vec<Iteration>,
+    validation: Vec<Validation>,
+    validation_baselines: Value,
+    suggested_tolerances: Tolerances,
+    grads_analytically_zero: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Schedule {
+    scaled: Scaled,
+    epochs: usize,
+    warmup_epochs: usize,
+    iterations_per_epoch: usize,
+}
+
+#[derive(Deserialize)]
+struct Scaled {
+    base_lr: f64,
+    warmup_lr: f64,
+    min_lr: f64,
+}
+
+#[derive(Deserialize)]
+struct Optimizer {
+    betas: [f64; 2],
+    eps: f64,
+    weight_decay: f64,
+    grad_clipping: String,
+    trainable_without_grad: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Iteration {
+    epoch: usize,
+    ids: Vec<String>,
+    lr: f64,
+    losses: BTreeMap<String, Num>,
+    total: Num,
+    grad_norm: Num,
+    clipped: bool,
+}
+
+#[derive(Deserialize)]
+struct Validation {
+    epoch: usize,
+    scores: Scores,
+    delta_m: DeltaM,
+    val_batch_ids: Vec<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct Scores {
+    semseg: Miou,
+    human_parts: Miou,
+    sal: SalScores,
+    normals: NormalsScores,
+}
+
+#[derive(Deserialize)]
+struct Miou {
+    #[serde(rename = "mIoU")]
+    miou: f64,
+}
+
+#[derive(Deserialize)]
+struct SalScores {
+    #[serde(rename = "mIoU")]
+    miou: f64,
+    #[serde(rename = "maxF")]
+    maxf: f64,
+}
+
+#[derive(Deserialize)]
+struct NormalsScores {
+    mean: f64,
+}
+
+#[derive(Deserialize)]
+struct DeltaM {
+    delta_m_percent: f64,
+}
+
+#[derive(Deserialize)]
+struct Tolerances {
+    strict: Tier,
+    loose: Tier,
+    both_tiers: BothTiers,
+}
+
+/// A piecewise table: `[first_iteration, last_iteration, tol]` rows over 1-based iterations.
+type Bands = Vec<(usize, usize, f64)>;
+
+#[derive(Deserialize)]
+struct Tier {
+    lr_rel: f64,
+    loss_rel: Bands,
+    grad_norm_rel: Bands,
+    val: ValTiers,
+    final_params_rel_to_tensor_max: f64,
+    final_bn_rel_to_tensor_max: f64,
+    iter1_grad_rel_to_tensor_max: f64,
+}
+
+#[derive(Deserialize)]
+struct ValTiers {
+    epoch0: ValTol,
+    epochs1_4: ValTol,
+}
+
+#[allow(non_snake_case)]
+#[derive(Deserialize)]
+struct ValTol {
+    semseg_mIoU_abs: f64,
+    human_parts_mIoU_abs: f64,
+    sal_mIoU_abs: f64,
+    sal_maxF_abs: f64,
+    normals_mean_abs: f64,
+    delta_m_percent_abs: f64,
+}
+
+#[derive(Deserialize)]
+struct BothTiers {
+    iter1_grad_noise_only_biases_abs: f64,
+}
+
+/// The tolerance of `iteration` in a piecewise table; an iteration no row covers is an error.
+fn band(table: &Bands, iteration: usize, what: &str) -> Result<f64, ParityError> {
+    table
+        .iter()
+        .find(|(a, b, _)| (*a..=*b).contains(&iteration))
+        .map(|r| r.2)
+        .ok_or_else(|| {
+            ParityError::Fixture(format!(
+                "suggested_tolerances: no {what} band for iteration {iteration}"
+            ))
+        })
 }
 
 fn stored_batch(
@@ -63,7 +208,7 @@ fn stored_batch(
                 d.clone()
                     .convert::<f32>()
                     .try_to_vec::<f32>()
-                    .unwrap_or_default(),
+                    .map_err(|e| ParityError::Fixture(format!("{id}.{t}: {e:?}")))?,
             );
         }
         targets.push(Tensor::<4>::from_data(
@@ -74,69 +219,57 @@ fn stored_batch(
     Ok(Batch { image, targets })
 }
 
-fn id_list(v: &Value) -> Vec<String> {
-    str_list(Some(v))
-}
-
 /// Per-tensor comparison relative to the tensor's max |ref|.
 fn rel_to_max(g: &mut Group, k: &str, mine: &TensorData, reference: &TensorData, tol: f64) {
     g.compare(k, mine, reference, Tolerance { rel: tol, abs: 0.0 });
 }
 
 pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
-    let mut model_cfg = ModelConfig::from_json_value(fx.field("model")?)?;
-    if let Some(w) = fx.json.get("loss_weights").and_then(Value::as_object) {
-        for (k, v) in w {
-            if let Some(x) = num(v) {
-                model_cfg.loss_weights.insert(k.clone(), x);
-            }
-        }
-    }
+    let side: Sidecar = fx.sidecar()?;
+    let mut model_cfg = ModelConfig::from_json_value(&side.model)?;
+    model_cfg.loss_weights.extend(side.loss_weights.clone());
     let tasks = model_cfg.task_names();
-    let order = str_list(fx.json.get("task_order"));
-    if !order.is_empty() && order != tasks {
+    if side.task_order != tasks {
         return Err(ParityError::Fixture(format!(
-            "task_order {order:?} differs from the model's {tasks:?}"
+            "task_order {:?} differs from the model's {tasks:?}",
+            side.task_order
         )));
     }
 
     // recipe
-    let sched = fx.field("schedule")?;
-    let sc = |k: &str| sched.pointer(&format!("/scaled/{k}")).and_then(num);
-    let si = |k: &str| sched.get(k).and_then(num).map(|x| x as usize);
-    let opt = fx.field("optimizer")?;
-    let clip = opt
-        .pointer("/clipping/max_norm")
-        .and_then(num)
-        .or_else(|| opt.get("clip_grad").and_then(num))
-        .or_else(|| {
-            // "torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0) before every step ..."
-            let text = opt.get("grad_clipping")?.as_str()?;
-            let rest = text.split("parameters(),").nth(1)?;
-            rest.split(')').next()?.trim().parse::<f64>().ok()
-        })
-        .unwrap_or(5.0);
-    let n_iter = si("iterations_per_epoch")
-        .ok_or_else(|| ParityError::Fixture("schedule.iterations_per_epoch missing".into()))?;
+    let (sched, opt) = (&side.schedule, &side.optimizer);
+    let mut clip = Group::new("grad_clipping(sidecar text)");
+    clip.count += 1;
+    if !opt
+        .grad_clipping
+        .contains(&format!("parameters(), {CLIP_MAX_NORM:?})"))
+    {
+        clip.fail(format!(
+            "sidecar describes clipping as {:?}, FORMAT.md §14 as max-norm {CLIP_MAX_NORM}",
+            opt.grad_clipping
+        ));
+    }
+    let adam_defaults = mtlora_train::optim::AdamWConfig::default();
+    let mut adam = Group::new("optimizer(betas, eps as implemented)");
+    adam.compare_scalar("beta1", adam_defaults.beta1, opt.betas[0], 0.0);
+    adam.compare_scalar("beta2", adam_defaults.beta2, opt.betas[1], 0.0);
+    adam.compare_scalar("eps", adam_defaults.epsilon, opt.eps, 0.0);
     let train_cfg = TrainConfig {
-        epochs: si("epochs").unwrap_or(5),
-        warmup_epochs: si("warmup_epochs").unwrap_or(1),
+        epochs: sched.epochs,
+        warmup_epochs: sched.warmup_epochs,
         batch_size: 2,
         accumulation_steps: 1,
-        base_lr: sc("base_lr")
-            .ok_or_else(|| ParityError::Fixture("schedule.scaled.base_lr missing".into()))?,
-        warmup_lr: sc("warmup_lr").unwrap_or(0.0),
-        min_lr: sc("min_lr").unwrap_or(0.0),
+        base_lr: sched.scaled.base_lr,
+        warmup_lr: sched.scaled.warmup_lr,
+        min_lr: sched.scaled.min_lr,
         scale_lr: false,
-        weight_decay: opt.get("weight_decay").and_then(num).unwrap_or(0.05),
-        clip_grad: clip,
-        delta_m_baselines: baselines_from(
-            fx.field("validation_baselines")?,
-            "validation_baselines",
-        )?
-        .to_names(),
+        weight_decay: opt.weight_decay,
+        clip_grad: CLIP_MAX_NORM,
+        delta_m_baselines: baselines_from(&side.validation_baselines, "validation_baselines")?
+            .to_names(),
         ..TrainConfig::default()
     };
+    let n_iter = sched.iterations_per_epoch;
 
     // model from init.*
     let init: StateDict = fx
@@ -147,7 +280,7 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
     let inner = device.clone();
     let device = inner.clone().autodiff();
     let (model, load) = build_loaded(&model_cfg, &init, &device)?;
-    let mut groups = vec![load];
+    let mut groups = vec![load, clip, adam];
     let mut trainer = Trainer::new(
         model_cfg.clone(),
         train_cfg,
@@ -158,23 +291,13 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
     )
     .map_err(|e| ParityError::Fixture(e.to_string()))?;
 
-    let iters = fx
-        .field("iterations")?
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let vals = fx
-        .field("validation")?
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let (iters, vals) = (&side.iterations, &side.validation);
     let mut records: Vec<IterRecord> = vec![];
     let mut evals = vec![];
     let mut iter1_grads = BTreeMap::new();
-    for it in &iters {
-        let epoch = it.get("epoch").and_then(num).unwrap_or(0.0) as usize;
-        let ids = id_list(it.get("ids").unwrap_or(&Value::Null));
-        let batch = stored_batch(fx, "train", &ids, &tasks, &device)?;
+    for it in iters {
+        let epoch = it.epoch;
+        let batch = stored_batch(fx, "train", &it.ids, &tasks, &device)?;
         let first = records.is_empty();
         let rec = trainer.step_inspect(&[batch], epoch, &mut |m, g| {
             if first {
@@ -182,26 +305,15 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
             }
         });
         records.push(rec);
-        let end_of_epoch = iters
-            .get(records.len())
-            .and_then(|n| n.get("epoch"))
-            .and_then(num)
-            .is_none_or(|e| e as usize != epoch);
+        let end_of_epoch = iters.get(records.len()).is_none_or(|n| n.epoch != epoch);
         if end_of_epoch {
-            if let Some(v) = vals
-                .iter()
-                .find(|v| v.get("epoch").and_then(num) == Some(epoch as f64))
-            {
-                let ids: Vec<Vec<String>> = v
-                    .get("val_batch_ids")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().map(id_list).collect())
-                    .unwrap_or_default();
-                let batches = ids
+            if let Some((vi, v)) = vals.iter().enumerate().find(|(_, v)| v.epoch == epoch) {
+                let batches = v
+                    .val_batch_ids
                     .iter()
                     .map(|ids| stored_batch(fx, "val", ids, &tasks, &inner));
                 let res = trainer.evaluate(batches, || {})?;
-                evals.push((v.clone(), res));
+                evals.push((vi, res));
             }
         }
     }
@@ -217,7 +329,7 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
     };
     for tier in TIERS {
         let verdict = tier == TIERS[TIERS.len() - 1];
-        let mut g = judge(fx, tier, &replay)?;
+        let mut g = judge(fx, &side, tier, &replay)?;
         if !verdict {
             // strict lines are informational; lr/clipped/... are tier-independent (once)
             g.retain(|g| g.name.contains(tier));
@@ -234,19 +346,25 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
 struct Replay {
     tasks: Vec<String>,
     records: Vec<IterRecord>,
-    evals: Vec<(Value, mtlora_train::trainer::EvalResult)>,
+    /// `(index into the sidecar's validation list, our evaluation)`.
+    evals: Vec<(usize, mtlora_train::trainer::EvalResult)>,
     iter1_grads: BTreeMap<String, TensorData>,
     sd: StateDict,
     init: StateDict,
 }
 
 /// Compare a replay with the fixture at one tolerance tier.
-fn judge(fx: &Fixture, tier_name: &str, r: &Replay) -> Result<Vec<Group>, ParityError> {
-    let tol = fx.field("suggested_tolerances")?;
-    let tier = tol
-        .get(tier_name)
-        .ok_or_else(|| ParityError::Fixture(format!("suggested_tolerances.{tier_name} missing")))?;
-    let both = tol.get("both_tiers");
+fn judge(
+    fx: &Fixture,
+    side: &Sidecar,
+    tier_name: &str,
+    r: &Replay,
+) -> Result<Vec<Group>, ParityError> {
+    let tier = match tier_name {
+        "strict" => &side.suggested_tolerances.strict,
+        _ => &side.suggested_tolerances.loose,
+    };
+    let both = &side.suggested_tolerances.both_tiers;
     let (tasks, records, evals, iter1_grads, sd, init) = (
         &r.tasks,
         &r.records,
@@ -255,16 +373,7 @@ fn judge(fx: &Fixture, tier_name: &str, r: &Replay) -> Result<Vec<Group>, Parity
         &r.sd,
         &r.init,
     );
-    let iters = fx
-        .field("iterations")?
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let vals = fx
-        .field("validation")?
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let (iters, vals) = (&side.iterations, &side.validation);
     let mut groups = vec![];
 
     // per-iteration
@@ -274,7 +383,6 @@ fn judge(fx: &Fixture, tier_name: &str, r: &Replay) -> Result<Vec<Group>, Parity
     let mut loss_late = Group::new(format!("losses it13+({tier_name})"));
     let mut gn_early = Group::new(format!("grad_norm it1-12({tier_name})"));
     let mut gn_late = Group::new(format!("grad_norm it13+({tier_name})"));
-    let lr_tol = tier.get("lr_rel").and_then(num).unwrap_or(1e-12);
     if records.len() != iters.len() || iters.is_empty() {
         lr.fail(format!(
             "{} iterations replayed of {}",
@@ -282,48 +390,43 @@ fn judge(fx: &Fixture, tier_name: &str, r: &Replay) -> Result<Vec<Group>, Parity
             iters.len()
         ));
     }
-    for (rec, it) in records.iter().zip(&iters) {
+    for (rec, it) in records.iter().zip(iters) {
         let k = rec.iteration;
-        if let Some(r) = it.get("lr").and_then(num) {
-            lr.compare_scalar(&format!("it{k}"), rec.lr, r, lr_tol);
+        lr.compare_scalar(&format!("it{k}"), rec.lr, it.lr, tier.lr_rel);
+        clipped.count += 1;
+        if it.clipped != rec.clipped {
+            clipped.fail(format!(
+                "it{k}: clipped {} vs reference {}",
+                rec.clipped, it.clipped
+            ));
         }
-        if let Some(r) = it.get("clipped").and_then(Value::as_bool) {
-            clipped.count += 1;
-            if r != rec.clipped {
-                clipped.fail(format!("it{k}: clipped {} vs reference {r}", rec.clipped));
-            }
-        }
-        let lt = band(tier.get("loss_rel"), k).unwrap_or(0.0);
-        let gt = band(tier.get("grad_norm_rel"), k).unwrap_or(0.0);
+        let lt = band(&tier.loss_rel, k, "loss_rel")?;
+        let gt = band(&tier.grad_norm_rel, k, "grad_norm_rel")?;
         let (lg, gg) = if k <= 12 {
             (&mut loss_early, &mut gn_early)
         } else {
             (&mut loss_late, &mut gn_late)
         };
         for (t, l) in tasks.iter().zip(&rec.losses) {
-            if let Some(r) = it.pointer(&format!("/losses/{t}")).and_then(num) {
-                lg.compare_scalar(&format!("it{k}.{t}"), *l, r, lt);
+            match it.losses.get(t) {
+                Some(r) => lg.compare_scalar(&format!("it{k}.{t}"), *l, r.0, lt),
+                None => lg.fail(format!("it{k}: the reference has no {t} loss")),
             }
         }
-        if let Some(r) = it.get("total").and_then(num) {
-            lg.compare_scalar(&format!("it{k}.total"), rec.total, r, lt);
-        }
-        if let Some(r) = it.get("grad_norm").and_then(num) {
-            gg.compare_scalar(&format!("it{k}.grad_norm"), rec.grad_norm, r, gt);
-        }
+        lg.compare_scalar(&format!("it{k}.total"), rec.total, it.total.0, lt);
+        gg.compare_scalar(
+            &format!("it{k}.grad_norm"),
+            rec.grad_norm,
+            it.grad_norm.0,
+            gt,
+        );
     }
     groups.extend([lr, clipped, loss_early, loss_late, gn_early, gn_late]);
 
     // iteration-1 gradients
-    let zero = str_list(fx.json.get("grads_analytically_zero"));
-    let g_tol = tier
-        .get("iter1_grad_rel_to_tensor_max")
-        .and_then(num)
-        .unwrap_or(2e-3);
-    let z_tol = both
-        .and_then(|b| b.get("iter1_grad_noise_only_biases_abs"))
-        .and_then(num)
-        .unwrap_or(1e-5);
+    let zero = &side.grads_analytically_zero;
+    let g_tol = tier.iter1_grad_rel_to_tensor_max;
+    let z_tol = both.iter1_grad_noise_only_biases_abs;
     let mut g1 = Group::new(format!("iter1_grad({tier_name})"));
     for (k, r) in fx.with_prefix("iter1_grad.") {
         match iter1_grads.get(k) {
@@ -343,63 +446,53 @@ fn judge(fx: &Fixture, tier_name: &str, r: &Replay) -> Result<Vec<Group>, Parity
     groups.push(g1);
 
     // validation
-    for (v, res) in evals.iter() {
-        let e = v.get("epoch").and_then(num).unwrap_or(0.0) as usize;
-        let vt = tier.pointer(if e == 0 {
-            "/val/epoch0"
+    for (vi, res) in evals.iter() {
+        let v = &vals[*vi];
+        let e = v.epoch;
+        let vt = if e == 0 {
+            &tier.val.epoch0
         } else {
-            "/val/epochs1_4"
-        });
-        let t = |key: &str| vt.and_then(|x| x.get(key)).and_then(num);
-        let abs_of = |name: &str| -> Option<f64> {
-            match name {
-                "semseg.mIoU" => t("semseg_mIoU_abs"),
-                "human_parts.mIoU" => t("human_parts_mIoU_abs"),
-                "sal.mIoU" => t("sal_mIoU_abs"),
-                "sal.maxF" => t("sal_maxF_abs"),
-                "normals.mean" => t("normals_mean_abs"),
-                _ => None,
-            }
+            &tier.val.epochs1_4
         };
         let mut vg = Group::new(format!("val epoch{e}({tier_name}, abs)"));
-        if let Some(scores) = v.get("scores") {
-            for (task, key) in [
-                ("semseg", "mIoU"),
-                ("human_parts", "mIoU"),
-                ("sal", "mIoU"),
-                ("sal", "maxF"),
-                ("normals", "mean"),
-            ] {
-                let name = format!("{task}.{key}");
-                let mine = res
-                    .evaluator
-                    .meters
-                    .iter()
-                    .find(|(t, _)| t.name() == task)
-                    .map(|(_, m)| match (m, key) {
-                        (mtlora_metrics::TaskMeter::Segmentation(c), _) => c.miou(),
-                        (mtlora_metrics::TaskMeter::Saliency(s), "mIoU") => s.miou_maxthr(),
-                        (mtlora_metrics::TaskMeter::Saliency(s), _) => s.maxf(),
-                        (mtlora_metrics::TaskMeter::Normals(n), _) => n.mean(),
-                    });
-                match (
-                    mine,
-                    scores.pointer(&format!("/{task}/{key}")).and_then(num),
-                    abs_of(&name),
-                ) {
-                    (Some(m), Some(r), Some(a)) => vg.compare_abs(&name, m, r, a),
-                    (m, r, a) => vg.fail(format!(
-                        "{name}: ours {m:?}, reference {r:?}, tolerance {a:?} (all three needed)"
-                    )),
-                }
+        let sc = &v.scores;
+        for (task, key, reference, abs) in [
+            ("semseg", "mIoU", sc.semseg.miou, vt.semseg_mIoU_abs),
+            (
+                "human_parts",
+                "mIoU",
+                sc.human_parts.miou,
+                vt.human_parts_mIoU_abs,
+            ),
+            ("sal", "mIoU", sc.sal.miou, vt.sal_mIoU_abs),
+            ("sal", "maxF", sc.sal.maxf, vt.sal_maxF_abs),
+            ("normals", "mean", sc.normals.mean, vt.normals_mean_abs),
+        ] {
+            let name = format!("{task}.{key}");
+            let mine = res
+                .evaluator
+                .meters
+                .iter()
+                .find(|(t, _)| t.name() == task)
+                .map(|(_, m)| match (m, key) {
+                    (mtlora_metrics::TaskMeter::Segmentation(c), _) => c.miou(),
+                    (mtlora_metrics::TaskMeter::Saliency(s), "mIoU") => s.miou_maxthr(),
+                    (mtlora_metrics::TaskMeter::Saliency(s), _) => s.maxf(),
+                    (mtlora_metrics::TaskMeter::Normals(n), _) => n.mean(),
+                });
+            match mine {
+                Some(m) => vg.compare_abs(&name, m, reference, abs),
+                None => vg.fail(format!("{name}: our evaluation has no {task} meter")),
             }
         }
-        if let (Some(m), Some(r), Some(a)) = (
-            res.scores.get("delta_m"),
-            v.pointer("/delta_m/delta_m_percent").and_then(num),
-            t("delta_m_percent_abs"),
-        ) {
-            vg.compare_abs("delta_m_percent", m, r, a);
+        match res.scores.get("delta_m") {
+            Some(m) => vg.compare_abs(
+                "delta_m_percent",
+                m,
+                v.delta_m.delta_m_percent,
+                vt.delta_m_percent_abs,
+            ),
+            None => vg.fail("our evaluation has no delta_m"),
         }
         groups.push(vg);
     }
@@ -412,14 +505,8 @@ fn judge(fx: &Fixture, tier_name: &str, r: &Replay) -> Result<Vec<Group>, Parity
     }
 
     // final parameters and BN statistics
-    let p_tol = tier
-        .get("final_params_rel_to_tensor_max")
-        .and_then(num)
-        .unwrap_or(0.5);
-    let bn_tol = tier
-        .get("final_bn_rel_to_tensor_max")
-        .and_then(num)
-        .unwrap_or(0.5);
+    let p_tol = tier.final_params_rel_to_tensor_max;
+    let bn_tol = tier.final_bn_rel_to_tensor_max;
     let sum_lrs: f64 = records.iter().map(|r| r.lr).sum();
     let mut fp = Group::new(format!("final_params({tier_name})"));
     let mut fz = Group::new("final_noise_only_biases(abs 2·Σlr)");
@@ -442,9 +529,8 @@ fn judge(fx: &Fixture, tier_name: &str, r: &Replay) -> Result<Vec<Group>, Parity
             rel_to_max(&mut fp, k, m, r, p_tol);
         }
     }
-    let without = str_list(fx.json.pointer("/optimizer/trainable_without_grad"));
     let mut fw = Group::new("trainable_without_grad(== init)");
-    for k in &without {
+    for k in &side.optimizer.trainable_without_grad {
         match (sd.get(k), init.get(k)) {
             (Some(a), Some(b)) => fw.compare(k, a, b, Tolerance::EXACT),
             _ => fw.fail(format!("{k}: missing")),
