@@ -152,15 +152,3 @@ pub fn num(v: &Value) -> Option<f64> {
         _ => None,
     }
 }
-
-/// A JSON list of strings (empty if absent or not a list).
-pub fn str_list(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
-}

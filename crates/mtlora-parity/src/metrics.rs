@@ -17,15 +17,17 @@ use mtlora_metrics::{
 /// Relative tolerance of recomputed scores (FORMAT.md §12).
 const SCORE_REL: f64 = 1e-12;
 
-fn nums(v: Option<&Value>) -> Vec<f64> {
-    v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(num).collect())
-        .unwrap_or_default()
+/// The numbers of a JSON list (`None` when `v` is not a list of numbers).
+fn nums(v: Option<&Value>) -> Option<Vec<f64>> {
+    v?.as_array()?.iter().map(num).collect()
 }
 
-/// Compare a list of numbers with the reference list at `v`.
+/// Compare a list of numbers with the reference list at `v` (absent or not numbers: a failure).
 pub(crate) fn compare_list(g: &mut Group, what: &str, mine: &[f64], v: Option<&Value>, rel: f64) {
-    let r = nums(v);
+    let Some(r) = nums(v) else {
+        g.fail(format!("{what}: the reference has no list of numbers"));
+        return;
+    };
     if r.len() != mine.len() {
         g.fail(format!(
             "{what}: {} values vs reference {}",
@@ -141,10 +143,10 @@ pub(crate) fn compare_internals(ev: &Evaluator, internals: &Value, groups: &mut 
                     ("per_image_precision", &m.precision),
                     ("per_image_recall", &m.recall),
                 ] {
-                    let refs = get(key)
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default();
+                    let Some(refs) = get(key).and_then(Value::as_array) else {
+                        g.fail(format!("the reference has no {key} list"));
+                        continue;
+                    };
                     if refs.len() != rows.len() {
                         g.fail(format!(
                             "{key}: {} images vs reference {}",
@@ -153,7 +155,7 @@ pub(crate) fn compare_internals(ev: &Evaluator, internals: &Value, groups: &mut 
                         ));
                         continue;
                     }
-                    for (i, (row, rr)) in rows.iter().zip(&refs).enumerate() {
+                    for (i, (row, rr)) in rows.iter().zip(refs).enumerate() {
                         compare_list(&mut g, &format!("{key}[{i}]"), row, Some(rr), SCORE_REL);
                     }
                 }
@@ -184,23 +186,28 @@ pub(crate) fn compare_internals(ev: &Evaluator, internals: &Value, groups: &mut 
             TaskMeter::Normals(m) => {
                 let s = r.and_then(|r| r.get("v1_sums"));
                 let sget = |k: &str| s.and_then(|s| s.get(k)).and_then(num);
-                if let Some(n) = sget("n") {
-                    g.compare_scalar("v1_sums.n", m.n as f64, n, 0.0);
-                }
-                if let Some(x) = sget("mean") {
-                    g.compare_scalar("v1_sums.mean", m.sum.value(), x, SCORE_REL);
-                }
+                let mut req =
+                    |what: &str, mine: f64, reference: Option<f64>, rel: f64| match reference {
+                        Some(x) => g.compare_scalar(what, mine, x, rel),
+                        None => g.fail(format!("the reference has no {what}")),
+                    };
+                req("v1_sums.n", m.n as f64, sget("n"), 0.0);
+                req("v1_sums.mean", m.sum.value(), sget("mean"), SCORE_REL);
                 for (k, c) in ["11.25", "22.5", "30"].iter().zip(m.below) {
-                    if let Some(x) = sget(k) {
-                        g.compare_scalar(&format!("v1_sums.{k}"), 100.0 * c as f64, x, 0.0);
-                    }
+                    req(&format!("v1_sums.{k}"), 100.0 * c as f64, sget(k), 0.0);
                 }
-                if let Some(x) = get("v2_sum_deg").and_then(num) {
-                    g.compare_scalar("v2_sum_deg", m.v2_sum.value(), x, SCORE_REL);
-                }
-                if let Some(x) = get("v2_count").and_then(num) {
-                    g.compare_scalar("v2_count", m.v2_n as f64, x, 0.0);
-                }
+                req(
+                    "v2_sum_deg",
+                    m.v2_sum.value(),
+                    get("v2_sum_deg").and_then(num),
+                    SCORE_REL,
+                );
+                req(
+                    "v2_count",
+                    m.v2_n as f64,
+                    get("v2_count").and_then(num),
+                    0.0,
+                );
             }
         }
         groups.push(g);
@@ -241,7 +248,8 @@ pub(crate) fn compare_delta_m(ev: &Evaluator, dm: &Value, rel: f64, groups: &mut
 }
 
 pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityError> {
-    let tasks: Vec<String> = crate::fixture::str_list(fx.json.get("tasks"));
+    let tasks: Vec<String> = serde_json::from_value(fx.field("tasks")?.clone())
+        .map_err(|e| ParityError::Fixture(format!("metrics: tasks: {e}")))?;
     let nb = fx
         .field("batch_sizes")?
         .as_array()

@@ -5,19 +5,37 @@ use std::collections::BTreeSet;
 
 use burn::tensor::{Device, TensorData};
 use mtlora::{load_tensors, read_pth, ModelConfig, NameContext};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::compare::{add_to, group_of, Group, Tolerance};
-use crate::fixture::{str_list, Fixture};
+use crate::fixture::Fixture;
 use crate::model_forward::input_tensor;
 use crate::ParityError;
 
-fn strs(v: Option<&Value>) -> BTreeSet<String> {
-    str_list(v).into_iter().collect()
+/// The `swin_backbone_only` sidecar (FORMAT.md §10): what this check reads; no defaults.
+#[derive(Deserialize)]
+struct Sidecar {
+    model: Value,
+    checkpoint: Checkpoint,
+    #[serde(rename = "official_import_into_mtlora_config_A")]
+    official_import: OfficialImport,
+}
+
+#[derive(Deserialize)]
+struct Checkpoint {
+    file: String,
+}
+
+#[derive(Deserialize)]
+struct OfficialImport {
+    missing_keys: Vec<String>,
+    unexpected_keys: Vec<String>,
 }
 
 pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
-    let mut cfg = ModelConfig::from_json_value(fx.field("model")?)?;
+    let side: Sidecar = fx.sidecar()?;
+    let mut cfg = ModelConfig::from_json_value(&side.model)?;
     if let Some(m) = cfg.mtlora.as_mut() {
         m.enabled = false;
     }
@@ -54,15 +72,7 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
     }
 
     // Import of the .pth checkpoint into the MTLoRA model with the same dims (FORMAT.md §10).
-    let Some(ck) = fx
-        .json
-        .get("checkpoint")
-        .and_then(|c| c.get("file"))
-        .and_then(Value::as_str)
-    else {
-        return Ok(groups);
-    };
-    let path = fx.dir.join(ck);
+    let path = fx.dir.join(&side.checkpoint.file);
     let mut g = Group::new("pth_import");
     let sd = read_pth(&path)?;
     let mut lora_cfg = cfg.clone();
@@ -76,10 +86,12 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
     }
     let model = lora_cfg.init(&device)?;
     let (model, report, ignored) = model.import_swin_backbone(&sd);
-    let official = fx.json.get("official_import_into_mtlora_config_A");
-    let exp_missing: BTreeSet<String> = strs(official.and_then(|o| o.get("missing_keys")))
-        .into_iter()
+    let official = &side.official_import;
+    let exp_missing: BTreeSet<String> = official
+        .missing_keys
+        .iter()
         .filter(|k| !k.contains("attn_mask"))
+        .cloned()
         .collect();
     let got_missing: BTreeSet<String> = report
         .missing
@@ -94,11 +106,11 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
             "missing keys differ: reference-only {a:?}, ours-only {b:?}"
         ));
     }
-    let exp_unexpected = strs(official.and_then(|o| o.get("unexpected_keys")));
+    let exp_unexpected: BTreeSet<String> = official.unexpected_keys.iter().cloned().collect();
     let got_unexpected: BTreeSet<String> =
         ignored.iter().chain(&report.unexpected).cloned().collect();
     g.count += 1;
-    if !exp_unexpected.is_empty() && exp_unexpected != got_unexpected {
+    if exp_unexpected != got_unexpected {
         g.fail(format!(
             "unexpected keys {got_unexpected:?}, reference {exp_unexpected:?}"
         ));

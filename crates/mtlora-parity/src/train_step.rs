@@ -5,23 +5,47 @@ use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use mtlora::ModelConfig;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::compare::{add_to, Group, Tolerance};
-use crate::fixture::{num, str_list, Fixture};
+use crate::fixture::{Fixture, Num};
 use crate::model_forward::build_loaded;
 use crate::ParityError;
 use mtlora_train::grads::{grads_by_key, grads_from_keys};
 use mtlora_train::optim::{AdamW, AdamWConfig};
 use mtlora_train::step::train_step;
 
+/// The `train_step` sidecar (FORMAT.md §6): every field this check reads; no defaults.
+#[derive(Deserialize)]
+struct Sidecar {
+    model: Value,
+    /// "<file>.safetensors (keys listed in <file>.json state_keys)"
+    weights_from: String,
+    loss_weights: BTreeMap<String, f64>,
+    /// Per task, and `total`.
+    losses: BTreeMap<String, Num>,
+    optimizer: Optimizer,
+    trainable_names: Vec<String>,
+    trainable_without_grad: Vec<String>,
+    grads_analytically_zero: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Optimizer {
+    lr: f64,
+    weight_decay: f64,
+    betas: [f64; 2],
+    eps: f64,
+    grad_global_l2_norm: f64,
+}
+
 pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityError> {
-    let cfg = ModelConfig::from_json_value(fx.field("model")?)?;
-    // Weights: "<file>.safetensors (keys listed in <file>.json state_keys)".
-    let from = fx.field("weights_from")?.as_str().ok_or_else(|| {
-        ParityError::Fixture("sidecar field \"weights_from\" is not a string".into())
+    let side: Sidecar = fx.sidecar()?;
+    let cfg = ModelConfig::from_json_value(&side.model)?;
+    let file = side.weights_from.split_whitespace().next().ok_or_else(|| {
+        ParityError::Fixture("sidecar field \"weights_from\" names no file".into())
     })?;
-    let file = from.split_whitespace().next().unwrap_or(from);
     let weights = Fixture::load(&fx.dir.join(file).with_extension("json"))?;
     let state = weights.state(Some(weights.field("state_keys")?));
 
@@ -35,7 +59,6 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
     let tasks = cfg.task_names();
     let mut heads =
         mtlora_train::task_heads(&cfg).map_err(|e| ParityError::Fixture(e.to_string()))?;
-    let weights_json = fx.field("loss_weights")?;
     let mut targets = Vec::new();
     for h in &mut heads {
         let t = h.task;
@@ -43,7 +66,7 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
             fx.tensor(&format!("target.{t}"))?.clone().convert::<f32>(),
             &device,
         ));
-        h.weight = weights_json.get(t.name()).and_then(num).ok_or_else(|| {
+        h.weight = *side.loss_weights.get(t.name()).ok_or_else(|| {
             ParityError::Fixture(format!("sidecar loss_weights has no number for {t}"))
         })?;
     }
@@ -51,18 +74,15 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
 
     // losses
     let mut lg = Group::new("losses");
-    let ref_losses = fx.field("losses")?;
     for (t, l) in tasks.iter().zip(&out.losses) {
-        if let Some(r) = ref_losses.get(t).and_then(num) {
-            lg.compare_scalar(t, *l as f64, r, 1e-5);
+        match side.losses.get(t) {
+            Some(r) => lg.compare_scalar(t, *l as f64, r.0, 1e-5),
+            None => lg.fail(format!("the reference has no {t} loss")),
         }
     }
-    if let Some(r) = ref_losses
-        .get("total")
-        .and_then(num)
-        .or_else(|| fx.json.get("loss_total").and_then(num))
-    {
-        lg.compare_scalar("total", out.total as f64, r, 1e-5);
+    match side.losses.get("total") {
+        Some(r) => lg.compare_scalar("total", out.total as f64, r.0, 1e-5),
+        None => lg.fail("the reference has no total loss"),
     }
     groups.push(lg);
 
@@ -82,15 +102,12 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
 
     // trainable set
     let report = model.param_report(&cfg);
-    let names: Vec<String> = serde_json::from_value(fx.field("trainable_names")?.clone())
-        .map_err(|e| ParityError::Fixture(format!("train_step: trainable_names: {e}")))?;
     let mut ts = Group::new("trainable_set");
-    crate::param_counts::compare_trainable_set(&mut ts, &report, &names);
+    crate::param_counts::compare_trainable_set(&mut ts, &report, &side.trainable_names);
     groups.push(ts);
 
     // gradients
-    let zero = str_list(fx.json.get("grads_analytically_zero"));
-    let without = str_list(fx.json.get("trainable_without_grad"));
+    let (zero, without) = (&side.grads_analytically_zero, &side.trainable_without_grad);
     let mine = grads_by_key(&model, &out.grads);
     let reference: BTreeMap<String, TensorData> = fx
         .with_prefix("grad.")
@@ -120,20 +137,14 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
         }
     }
     groups.push(gg);
-    if let Some(r) = fx
-        .json
-        .pointer("/optimizer/grad_global_l2_norm")
-        .and_then(num)
-    {
-        let mut g = Group::new("grad_global_l2_norm");
-        g.compare_scalar(
-            "norm",
-            mtlora_train::optim::global_grad_norm(&model, &out.grads),
-            r,
-            1e-4,
-        );
-        groups.push(g);
-    }
+    let mut g = Group::new("grad_global_l2_norm");
+    g.compare_scalar(
+        "norm",
+        mtlora_train::optim::global_grad_norm(&model, &out.grads),
+        side.optimizer.grad_global_l2_norm,
+        1e-4,
+    );
+    groups.push(g);
     if gz.count > 0 {
         groups.push(gz);
     }
@@ -160,14 +171,13 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
     }
 
     // AdamW applied to the stored gradients
-    let opt = fx.field("optimizer")?;
-    let lr = opt.get("lr").and_then(num).unwrap_or(1e-3);
-    let betas = opt.get("betas").and_then(Value::as_array);
+    let opt = &side.optimizer;
+    let lr = opt.lr;
     let config = AdamWConfig {
-        beta1: betas.and_then(|b| b.first()).and_then(num).unwrap_or(0.9),
-        beta2: betas.and_then(|b| b.get(1)).and_then(num).unwrap_or(0.999),
-        epsilon: opt.get("eps").and_then(num).unwrap_or(1e-8),
-        weight_decay: opt.get("weight_decay").and_then(num).unwrap_or(0.05),
+        beta1: opt.betas[0],
+        beta2: opt.betas[1],
+        epsilon: opt.eps,
+        weight_decay: opt.weight_decay,
     };
     let stored = grads_from_keys(&model, &reference, &plain);
     let before = model.state_dict()?;
@@ -192,9 +202,10 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
             None => ag.fail(format!("{k}: not in the model")),
         }
     }
-    for k in &without {
-        if let (Some(a), Some(b)) = (after.get(k), before.get(k)) {
-            ag.compare(&format!("{k} (unchanged)"), a, b, Tolerance::EXACT);
+    for k in without {
+        match (after.get(k), before.get(k)) {
+            (Some(a), Some(b)) => ag.compare(&format!("{k} (unchanged)"), a, b, Tolerance::EXACT),
+            _ => ag.fail(format!("{k}: not in the model")),
         }
     }
     groups.push(ag);

@@ -101,3 +101,46 @@ fn a_case_field_of_the_wrong_type_is_named() {
     let why = verdict(&sidecar).expect_err("mistyped field");
     assert!(why.contains("\"four\""), "{why}");
 }
+
+/// A folder that mirrors `tests/fixtures` by symbolic links, with `name.json` replaced by a
+/// copy whose field at JSON pointer `pointer` is deleted.
+fn without_field(dir: &Path, name: &str, pointer: &str) -> PathBuf {
+    for e in std::fs::read_dir(fixtures()).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != *format!("{name}.json").as_str() {
+            std::os::unix::fs::symlink(e.path(), dir.join(e.file_name())).unwrap();
+        }
+    }
+    let text = std::fs::read_to_string(fixtures().join(format!("{name}.json"))).unwrap();
+    let mut json: Value = serde_json::from_str(&text).unwrap();
+    let (parent, leaf) = pointer.rsplit_once('/').unwrap();
+    let removed = json
+        .pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .and_then(|o| o.remove(leaf));
+    assert!(removed.is_some(), "{name}{pointer} exists in the fixture");
+    let sidecar = dir.join(format!("{name}.json"));
+    std::fs::write(&sidecar, serde_json::to_string(&json).unwrap()).unwrap();
+    sidecar
+}
+
+#[test]
+fn a_deleted_field_of_a_typed_sidecar_is_named_not_defaulted() {
+    // fields that once had a default or were optional in the harness
+    for (name, pointer, field) in [
+        ("train_run", "/optimizer/weight_decay", "weight_decay"),
+        ("train_run", "/schedule/scaled/warmup_lr", "warmup_lr"),
+        ("train_step", "/optimizer/eps", "eps"),
+        ("swin_backbone_only", "/checkpoint/file", "file"),
+        ("pascal_mini", "/val_transform/img_size", "img_size"),
+        ("pascal_mini", "/dataset_dir", "dataset_dir"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let sidecar = without_field(dir.path(), name, pointer);
+        let e = verdict(&sidecar).expect_err(&format!("{name} without {pointer} must not pass"));
+        assert!(
+            e.contains(field) && e.contains("missing field"),
+            "{name}{pointer}: {e}"
+        );
+    }
+}
