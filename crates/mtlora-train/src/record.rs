@@ -2,7 +2,6 @@
 //! and the run's plots (drawn by [`crate::plot`]). Every file is replaced atomically.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use mtlora_tasks::Task;
@@ -51,55 +50,58 @@ pub fn write_text(path: &Path, text: &str) -> Result<(), TrainError> {
     Ok(mtlora::state_dict::write_atomic(path, text.as_bytes())?)
 }
 
+/// `(iteration, per-task losses…, total)` per optimizer step: what the loss plot draws.
+pub type LossHistory = Vec<(usize, Vec<f64>)>;
+
 /// Header of the per-iteration CSV for `tasks`.
-pub fn iter_csv_header(tasks: &[String]) -> String {
-    let mut h = String::from("iteration,epoch,lr");
-    for t in tasks {
-        let _ = write!(h, ",loss_{t}");
-    }
-    h.push_str(",loss_total,grad_norm,clipped,skipped");
+pub fn iter_csv_header(tasks: &[String]) -> Vec<String> {
+    let mut h: Vec<String> = ["iteration", "epoch", "lr"].map(String::from).to_vec();
+    h.extend(tasks.iter().map(|t| format!("loss_{t}")));
+    h.extend(["loss_total", "grad_norm", "clipped", "skipped"].map(String::from));
     h
 }
 
-/// One CSV row of an iteration.
-pub fn iter_csv_row(r: &IterRecord) -> String {
-    let mut s = format!("{},{},{:e}", r.iteration, r.epoch, r.lr);
-    for l in &r.losses {
-        let _ = write!(s, ",{l}");
-    }
-    let _ = write!(
-        s,
-        ",{},{},{},{}",
-        r.total, r.grad_norm, r.clipped as u8, r.skipped as u8
-    );
-    s
+/// The CSV fields of one iteration (the columns of [`iter_csv_header`]; per-task columns are
+/// why this is a record, not a serde row).
+pub fn iter_csv_record(r: &IterRecord) -> Vec<String> {
+    let mut f = vec![
+        r.iteration.to_string(),
+        r.epoch.to_string(),
+        format!("{:e}", r.lr),
+    ];
+    f.extend(r.losses.iter().map(f64::to_string));
+    f.extend([
+        r.total.to_string(),
+        r.grad_norm.to_string(),
+        (r.clipped as u8).to_string(),
+        (r.skipped as u8).to_string(),
+    ]);
+    f
 }
 
-/// Parse the per-iteration CSV back: `(iteration, losses…, total)`.
-pub fn read_iter_csv(path: &Path, tasks: usize) -> Vec<(usize, Vec<f64>)> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return vec![];
-    };
-    parse_iter_rows(text.lines().skip(1), tasks)
+/// `(iteration, losses…, total)` of one CSV record of a run with `tasks` tasks (`None` when
+/// malformed).
+pub fn loss_history_row(r: &csv::StringRecord, tasks: usize) -> Option<(usize, Vec<f64>)> {
+    let it = r.get(0)?.parse().ok()?;
+    let vals: Option<Vec<f64>> = (3..4 + tasks)
+        .map(|i| r.get(i).and_then(|x| x.parse().ok()))
+        .collect();
+    Some((it, vals?))
 }
 
-/// Parse per-iteration CSV rows (no header): `(iteration, losses…, total)`; malformed rows are
-/// left out.
-pub fn parse_iter_rows<'a>(
-    rows: impl IntoIterator<Item = &'a str>,
-    tasks: usize,
-) -> Vec<(usize, Vec<f64>)> {
-    rows.into_iter()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            if f.len() < 4 + tasks {
-                return None;
-            }
-            let it = f[0].parse().ok()?;
-            let vals: Option<Vec<f64>> = f[3..4 + tasks].iter().map(|x| x.parse().ok()).collect();
-            Some((it, vals?))
-        })
-        .collect()
+/// Read the per-iteration CSV back: `(iteration, losses…, total)`; malformed rows are left out.
+pub fn read_iter_csv(path: &Path, tasks: usize) -> Result<LossHistory, TrainError> {
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| TrainError::Checkpoint {
+            path: path.to_path_buf(),
+            msg: format!("iteration log: {e}"),
+        })?;
+    Ok(r.records()
+        .filter_map(Result::ok)
+        .filter_map(|row| loss_history_row(&row, tasks))
+        .collect())
 }
 
 /// Write `metrics.json` (all evaluations, plus last/best summary) and `metrics.csv`.
@@ -124,10 +126,9 @@ pub fn write_metrics(
             "delta_m": "percent, against train.delta_m_baselines",
         }
     });
-    write_text(
-        &dir.join("metrics.json"),
-        &serde_json::to_string_pretty(&doc).unwrap_or_default(),
-    )?;
+    let json = serde_json::to_string_pretty(&doc)
+        .map_err(|e| TrainError::Config(format!("metrics.json: {e}")))?;
+    write_text(&dir.join("metrics.json"), &json)?;
     let mut keys: Vec<String> = history
         .iter()
         .flat_map(|r| r.scores.keys().cloned())
@@ -140,33 +141,28 @@ pub fn write_metrics(
         .collect();
     lk.sort();
     lk.dedup();
-    let mut csv = String::from("epoch,iteration");
-    for k in &keys {
-        let _ = write!(csv, ",{k}");
-    }
-    for k in &lk {
-        let _ = write!(csv, ",val_loss_{k}");
-    }
-    csv.push('\n');
+    let path = dir.join("metrics.csv");
+    let err = |e: csv::Error| TrainError::Checkpoint {
+        path: path.clone(),
+        msg: format!("metrics table: {e}"),
+    };
+    let mut w = csv::Writer::from_writer(vec![]);
+    let header = ["epoch", "iteration"]
+        .map(String::from)
+        .into_iter()
+        .chain(keys.iter().cloned())
+        .chain(lk.iter().map(|k| format!("val_loss_{k}")));
+    w.write_record(header).map_err(err)?;
+    let cell = |v: Option<&f64>| v.map_or_else(String::new, f64::to_string);
     for r in history {
-        let _ = write!(csv, "{},{}", r.epoch, r.iteration);
-        for k in &keys {
-            let _ = write!(
-                csv,
-                ",{}",
-                r.scores.get(k).map(|v| v.to_string()).unwrap_or_default()
-            );
-        }
-        for k in &lk {
-            let _ = write!(
-                csv,
-                ",{}",
-                r.val_loss.get(k).map(|v| v.to_string()).unwrap_or_default()
-            );
-        }
-        csv.push('\n');
+        let row = [r.epoch.to_string(), r.iteration.to_string()]
+            .into_iter()
+            .chain(keys.iter().map(|k| cell(r.scores.get(k))))
+            .chain(lk.iter().map(|k| cell(r.val_loss.get(k))));
+        w.write_record(row).map_err(err)?;
     }
-    write_text(&dir.join("metrics.csv"), &csv)
+    let bytes = w.into_inner().map_err(|e| err(e.into_error().into()))?;
+    Ok(mtlora::state_dict::write_atomic(&path, &bytes)?)
 }
 
 /// Write `plots/loss.svg` (training loss per task, log scale), `plots/metrics.svg` (the Δm
@@ -174,7 +170,7 @@ pub fn write_metrics(
 pub fn write_plots(
     dir: &Path,
     tasks: &[String],
-    iters: &[(usize, Vec<f64>)],
+    iters: &LossHistory,
     history: &[EvalRecord],
 ) -> Result<(), TrainError> {
     let plots = dir.join("plots");
@@ -256,15 +252,20 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("it.csv");
-        std::fs::write(
-            &p,
-            format!(
-                "{}\n{}\n",
-                iter_csv_header(&["a".into(), "b".into()]),
-                iter_csv_row(&r)
-            ),
-        )
-        .unwrap();
-        assert_eq!(read_iter_csv(&p, 2), vec![(3, vec![1.5, 0.25, 2.0])]);
+        let mut w = csv::Writer::from_path(&p).unwrap();
+        w.write_record(iter_csv_header(&["a".into(), "b".into()]))
+            .unwrap();
+        w.write_record(iter_csv_record(&r)).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        assert_eq!(
+            read_iter_csv(&p, 2).unwrap(),
+            vec![(3, vec![1.5, 0.25, 2.0])]
+        );
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(
+            text,
+            "iteration,epoch,lr,loss_a,loss_b,loss_total,grad_norm,clipped,skipped\n3,1,1e-4,1.5,0.25,2,7,1,0\n"
+        );
     }
 }

@@ -63,7 +63,7 @@ fn interrupted_run_resumes_exactly() {
     ] {
         assert!(a.join(f).exists(), "{f} missing");
     }
-    let rows = mtlora_train::record::read_iter_csv(&a.join("train_log.csv"), 4);
+    let rows = mtlora_train::record::read_iter_csv(&a.join("train_log.csv"), 4).unwrap();
     assert_eq!(rows.len(), 3 * 3);
     let first: f64 = rows[..3].iter().map(|r| r.1[4]).sum();
     let last: f64 = rows[rows.len() - 3..].iter().map(|r| r.1[4]).sum();

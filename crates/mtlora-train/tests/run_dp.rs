@@ -23,7 +23,7 @@ fn data_parallel_run_trains() {
     assert!(s.finished);
     // 6 train images, batch 2, 2 workers → 1 optimizer step per epoch
     assert_eq!(s.state.iteration, 1);
-    let rows = mtlora_train::record::read_iter_csv(&out.join("train_log.csv"), 4);
+    let rows = mtlora_train::record::read_iter_csv(&out.join("train_log.csv"), 4).unwrap();
     assert_eq!(rows.len(), 1);
     assert!(rows[0].1.iter().all(|v| v.is_finite()));
     let _ = std::fs::remove_dir_all(dir);
