@@ -8,6 +8,8 @@ pub mod alloc;
 pub mod backend;
 mod commands;
 mod doctor;
+pub mod plot;
+pub mod predict;
 mod progress;
 
 use std::process::ExitCode;

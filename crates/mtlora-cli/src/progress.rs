@@ -2,8 +2,9 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mtlora_train::record::EvalRecord;
-use mtlora_train::run::{summary_line, Observer};
+use mtlora_train::run::{summary_line, Observer, RunRecords};
 use mtlora_train::IterRecord;
+use mtlora_train::TrainError;
 
 /// A bar with position, rate and ETA; hidden with `--quiet`.
 pub fn bar(len: u64, prefix: String, quiet: bool) -> ProgressBar {
@@ -42,6 +43,9 @@ impl TrainProgress {
 }
 
 impl Observer for TrainProgress {
+    fn recorded(&mut self, run: &RunRecords<'_>) -> Result<(), TrainError> {
+        crate::plot::write_run_plots(run.out, run.tasks, run.losses, run.history)
+    }
     fn message(&mut self, msg: &str) {
         if self.quiet {
             return;

@@ -61,6 +61,14 @@ fn killed_run_resumes_exactly_then_eval_and_predict() {
     ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("validation loss:"), "{out}");
+    // the CLI draws the run's plots after every evaluation
+    for f in ["plots/loss.svg", "plots/metrics.svg", "plots/delta_m.svg"] {
+        let svg = std::fs::read_to_string(a.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<polyline"),
+            "{f}: {svg:.200}"
+        );
+    }
 
     // the same run, killed as soon as its first checkpoint exists
     let b = dir.join("b");

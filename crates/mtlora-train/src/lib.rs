@@ -1,6 +1,7 @@
 //! Training pieces of MTLoRA: per-task losses, AdamW with the reference parameter grouping,
 //! global-norm gradient clipping, one training step, the training loop, checkpoints and run
-//! records. The fixture checks live in `mtlora-parity`.
+//! records (metrics as JSON and CSV), the evaluation of a trained model. The fixture checks live
+//! in `mtlora-parity`; plots, predicted images and progress bars in `mtlora-cli`.
 
 pub mod checkpoint;
 pub mod config;
@@ -11,8 +12,6 @@ pub mod inference;
 pub mod losses;
 pub mod optim;
 pub mod parallel;
-pub mod plot;
-pub mod predict;
 pub mod record;
 pub mod run;
 pub mod schedule;

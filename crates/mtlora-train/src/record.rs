@@ -1,13 +1,11 @@
-//! Run records: per-iteration log (CSV), evaluation records (`metrics.json` + `metrics.csv`)
-//! and the run's plots (drawn by [`crate::plot`]). Every file is replaced atomically.
+//! Run records: per-iteration log (CSV) and evaluation records (`metrics.json` +
+//! `metrics.csv`). Every file is replaced atomically.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mtlora_tasks::Task;
 use serde::{Deserialize, Serialize};
 
-use crate::plot;
 use crate::trainer::IterRecord;
 use crate::TrainError;
 
@@ -163,74 +161,6 @@ pub fn write_metrics(
     }
     let bytes = w.into_inner().map_err(|e| err(e.into_error().into()))?;
     Ok(mtlora::state_dict::write_atomic(&path, &bytes)?)
-}
-
-/// Write `plots/loss.svg` (training loss per task, log scale), `plots/metrics.svg` (the Δm
-/// inputs per evaluation) and `plots/delta_m.svg`.
-pub fn write_plots(
-    dir: &Path,
-    tasks: &[String],
-    iters: &LossHistory,
-    history: &[EvalRecord],
-) -> Result<(), TrainError> {
-    let plots = dir.join("plots");
-    let mut series: Vec<(String, Vec<(f64, f64)>)> = vec![];
-    for (i, name) in tasks
-        .iter()
-        .chain(std::iter::once(&"total".to_string()))
-        .enumerate()
-    {
-        series.push((
-            name.clone(),
-            iters
-                .iter()
-                .filter_map(|(k, v)| v.get(i).map(|&y| (*k as f64, y)))
-                .collect(),
-        ));
-    }
-    write_text(
-        &plots.join("loss.svg"),
-        &plot::svg_chart(
-            "training loss per task (unweighted; total weighted)",
-            "iteration",
-            &series,
-            true,
-        ),
-    )?;
-    let keys: Vec<&str> = Task::ALL.iter().filter_map(|t| t.delta_m_key()).collect();
-    let series: Vec<(String, Vec<(f64, f64)>)> = keys
-        .iter()
-        .filter(|k| history.iter().any(|r| r.scores.contains_key(**k)))
-        .map(|k| {
-            (
-                k.to_string(),
-                history
-                    .iter()
-                    .filter_map(|r| r.scores.get(*k).map(|v| (r.epoch as f64, *v)))
-                    .collect(),
-            )
-        })
-        .collect();
-    write_text(
-        &plots.join("metrics.svg"),
-        &plot::svg_chart(
-            "validation metrics (mIoU %, normals degrees)",
-            "epoch",
-            &series,
-            false,
-        ),
-    )?;
-    let dm = vec![(
-        "delta_m (%)".to_string(),
-        history
-            .iter()
-            .filter_map(|r| r.scores.get("delta_m").map(|v| (r.epoch as f64, *v)))
-            .collect(),
-    )];
-    write_text(
-        &plots.join("delta_m.svg"),
-        &plot::svg_chart("Δm against single-task baselines", "epoch", &dm, false),
-    )
 }
 
 #[cfg(test)]

@@ -14,13 +14,13 @@ pub(crate) fn predict(a: PredictArgs, quiet: bool) -> Result<ExitCode> {
     let model = loaded.merged();
     let pb = bar(a.image.len() as u64, "predict".into(), quiet);
     for img in &a.image {
-        let p = mtlora_train::predict::predict(&loaded, &model, img, a.raw, &dev)?;
+        let p = crate::predict::predict(&loaded, &model, img, a.raw, &dev)?;
         let stem = img
             .file_stem()
             .map_or("image".into(), |s| s.to_string_lossy().to_string());
-        let mut files = mtlora_train::predict::write_prediction(&a.out, &stem, &p)?;
+        let mut files = crate::predict::write_prediction(&a.out, &stem, &p)?;
         if a.raw {
-            files.push(mtlora_train::predict::write_raw(&a.out, &stem, &p)?);
+            files.push(crate::predict::write_raw(&a.out, &stem, &p)?);
         }
         for f in files {
             pb.println(format!("wrote {}", f.display()));

@@ -6,7 +6,7 @@ use mtlora_pascal::Task;
 use super::data::{to_batch, Loaders};
 use super::dir::{Log, RunDir};
 use super::iter_log::IterLog;
-use super::{Observer, RunOptions};
+use super::{Observer, RunOptions, RunRecords};
 use crate::checkpoint::{self, RunState};
 use crate::config::RunConfig;
 use crate::parallel::DataParallel;
@@ -75,7 +75,7 @@ pub(super) fn train_epoch(
     Ok(())
 }
 
-/// Evaluate after `epoch`, record it (metrics files, plots) and update the best Δm; whether
+/// Evaluate after `epoch`, record it (metrics files; observers draw) and update the best Δm; whether
 /// this evaluation is the best so far.
 pub(super) fn evaluate_epoch(
     trainer: &mut Trainer,
@@ -105,7 +105,12 @@ pub(super) fn evaluate_epoch(
     log.file(&format!("eval epoch {epoch}: {}", summary_line(&rec)));
     let out = &cx.opts.out;
     record::write_metrics(out, &state.history, state.best, &cx.opts.device_name)?;
-    record::write_plots(out, cx.names, iters.history(), &state.history)?;
+    obs.recorded(&RunRecords {
+        out,
+        tasks: cx.names,
+        losses: iters.history(),
+        history: &state.history,
+    })?;
     Ok(improved)
 }
 

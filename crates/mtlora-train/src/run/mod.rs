@@ -69,6 +69,24 @@ pub trait Observer {
     fn eval_batch(&mut self) {}
     /// An evaluation finished; `best` if it has the best Δm so far.
     fn evaluated(&mut self, _rec: &EvalRecord, _best: bool) {}
+    /// The run's records were rewritten after an evaluation (`metrics.json`, `metrics.csv`);
+    /// `run` is everything recorded so far, for observers that draw it (the CLI writes the
+    /// plots here). An error stops the run.
+    fn recorded(&mut self, _run: &RunRecords<'_>) -> Result<(), TrainError> {
+        Ok(())
+    }
+}
+
+/// What a run has recorded so far.
+pub struct RunRecords<'a> {
+    /// The run folder.
+    pub out: &'a std::path::Path,
+    /// Task names in model order.
+    pub tasks: &'a [String],
+    /// Loss history per optimizer step.
+    pub losses: &'a record::LossHistory,
+    /// Every evaluation.
+    pub history: &'a [EvalRecord],
 }
 
 /// An observer that does nothing.

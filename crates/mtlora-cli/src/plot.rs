@@ -1,7 +1,13 @@
-//! A small SVG line-chart engine for the run plots (no dependencies): axes with ticks, one
-//! polyline per series, a legend, optional log-scale y.
+//! The run plots (`plots/*.svg`, written after every evaluation) and the small SVG line-chart
+//! engine that draws them (no dependencies): axes with ticks, one polyline per series, a
+//! legend, optional log-scale y.
 
 use std::fmt::Write as _;
+use std::path::Path;
+
+use mtlora_tasks::Task;
+use mtlora_train::record::{write_text, EvalRecord, LossHistory};
+use mtlora_train::TrainError;
 
 /// A line chart as SVG: `series` of `(name, points)`.
 pub fn svg_chart(
@@ -148,6 +154,74 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// Write `plots/loss.svg` (training loss per task, log scale), `plots/metrics.svg` (the Δm
+/// inputs per evaluation) and `plots/delta_m.svg`.
+pub fn write_run_plots(
+    dir: &Path,
+    tasks: &[String],
+    iters: &LossHistory,
+    history: &[EvalRecord],
+) -> Result<(), TrainError> {
+    let plots = dir.join("plots");
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = vec![];
+    for (i, name) in tasks
+        .iter()
+        .chain(std::iter::once(&"total".to_string()))
+        .enumerate()
+    {
+        series.push((
+            name.clone(),
+            iters
+                .iter()
+                .filter_map(|(k, v)| v.get(i).map(|&y| (*k as f64, y)))
+                .collect(),
+        ));
+    }
+    write_text(
+        &plots.join("loss.svg"),
+        &svg_chart(
+            "training loss per task (unweighted; total weighted)",
+            "iteration",
+            &series,
+            true,
+        ),
+    )?;
+    let keys: Vec<&str> = Task::ALL.iter().filter_map(|t| t.delta_m_key()).collect();
+    let series: Vec<(String, Vec<(f64, f64)>)> = keys
+        .iter()
+        .filter(|k| history.iter().any(|r| r.scores.contains_key(**k)))
+        .map(|k| {
+            (
+                k.to_string(),
+                history
+                    .iter()
+                    .filter_map(|r| r.scores.get(*k).map(|v| (r.epoch as f64, *v)))
+                    .collect(),
+            )
+        })
+        .collect();
+    write_text(
+        &plots.join("metrics.svg"),
+        &svg_chart(
+            "validation metrics (mIoU %, normals degrees)",
+            "epoch",
+            &series,
+            false,
+        ),
+    )?;
+    let dm = vec![(
+        "delta_m (%)".to_string(),
+        history
+            .iter()
+            .filter_map(|r| r.scores.get("delta_m").map(|v| (r.epoch as f64, *v)))
+            .collect(),
+    )];
+    write_text(
+        &plots.join("delta_m.svg"),
+        &svg_chart("Δm against single-task baselines", "epoch", &dm, false),
+    )
 }
 
 #[cfg(test)]

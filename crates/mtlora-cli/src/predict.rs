@@ -12,8 +12,8 @@ use mtlora_pascal::codec::read_rgb;
 use mtlora_pascal::transforms::{cast_u8, normalize_image, resize_cubic};
 use mtlora_pascal::{ImageCast, Plane};
 
-use crate::inference::Loaded;
-use crate::TrainError;
+use mtlora_train::inference::Loaded;
+use mtlora_train::TrainError;
 
 /// The PASCAL VOC colour map (bit-interleaved), 256 RGB triples.
 pub fn voc_palette() -> Vec<u8> {
@@ -95,7 +95,7 @@ pub fn predict(
     let out = model.forward_to(input, [image.h, image.w]);
     let mut maps = vec![];
     let mut raw = vec![];
-    let tasks = crate::heads::tasks_of(&crate::heads::task_heads(&loaded.cfg)?);
+    let tasks = mtlora_train::heads::tasks_of(&mtlora_train::heads::task_heads(&loaded.cfg)?);
     for (task, o) in tasks.into_iter().zip(out.outputs) {
         if keep_raw {
             raw.push((task.name().to_string(), o.to_data()));
