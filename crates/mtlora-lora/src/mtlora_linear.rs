@@ -58,33 +58,35 @@ pub struct MtLoraLinearConfig {
 /// Frozen base linear + TA-LoRA + TS-LoRA branches (reference `models/lora.py:MTLoRALinear`).
 ///
 /// Field names follow the reference state-dict keys (`linear.weight`, `lora_shared_A`, ...).
+/// They are private: whether the shared branch is folded into the base weights (`merged`)
+/// decides what `forward` adds, so only [`MtLoraLinear::merge_shared`]-style methods change it.
 #[derive(Module, Debug)]
 #[allow(non_snake_case)]
 pub struct MtLoraLinear {
     /// The frozen base layer.
-    pub linear: BaseLinear,
+    linear: BaseLinear,
     /// `[r, in]`, Kaiming-uniform at init.
-    pub lora_shared_A: Option<Param<Tensor<2>>>,
+    lora_shared_A: Option<Param<Tensor<2>>>,
     /// `[out, r]`, zero at init.
-    pub lora_shared_B: Option<Param<Tensor<2>>>,
+    lora_shared_B: Option<Param<Tensor<2>>>,
     /// Per task `[r_t, in]`.
-    pub lora_tasks_A: Vec<Param<Tensor<2>>>,
+    lora_tasks_A: Vec<Param<Tensor<2>>>,
     /// Per task `[out, r_t]`.
-    pub lora_tasks_B: Vec<Param<Tensor<2>>>,
+    lora_tasks_B: Vec<Param<Tensor<2>>>,
     /// LoRA dropout (LoRA input only).
-    pub lora_dropout: Dropout,
+    lora_dropout: Dropout,
     /// `s_sh`.
-    pub shared_scale: f64,
+    shared_scale: f64,
     /// `s_t` per task.
     #[module(skip)]
-    pub task_scales: Vec<f64>,
+    task_scales: Vec<f64>,
     /// Number of task streams emitted.
-    pub num_tasks: usize,
+    num_tasks: usize,
     /// Whether the shared branch has been folded into `linear`.
-    pub merged: bool,
+    merged: bool,
     /// Shared mode.
     #[module(skip)]
-    pub shared_mode: SharedMode,
+    shared_mode: SharedMode,
 }
 
 /// Output of [`MtLoraLinear::forward`].
@@ -181,6 +183,26 @@ impl MtLoraLinear {
             return x;
         }
         mtlora_kernels::dropout(x, self.lora_dropout.prob)
+    }
+
+    /// The frozen base layer.
+    pub fn base(&self) -> &BaseLinear {
+        &self.linear
+    }
+
+    /// The frozen base layer, to replace its weights (e.g. in tests or weight surgery).
+    pub fn base_mut(&mut self) -> &mut BaseLinear {
+        &mut self.linear
+    }
+
+    /// Number of task streams the layer emits.
+    pub fn num_tasks(&self) -> usize {
+        self.num_tasks
+    }
+
+    /// Whether the shared branch has been folded into the base weights.
+    pub fn is_merged(&self) -> bool {
+        self.merged
     }
 
     /// Whether a shared (TA) branch exists and is not merged.

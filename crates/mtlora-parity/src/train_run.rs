@@ -318,7 +318,7 @@ pub(crate) fn run(fx: &Fixture, device: &Device) -> Result<Vec<Group>, ParityErr
         }
     }
 
-    let sd = trainer.model.state_dict()?;
+    let sd = trainer.model().state_dict()?;
     let replay = Replay {
         tasks,
         records,

@@ -118,7 +118,7 @@ impl SwinBlockConfig {
 impl SwinBlock {
     /// Number of task streams this block emits.
     pub fn num_tasks(&self) -> usize {
-        self.attn.proj.num_tasks
+        self.attn.proj.num_tasks()
     }
 
     /// The attention mask `[nW, N, N]` of a shifted block.

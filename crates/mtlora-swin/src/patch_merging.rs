@@ -88,7 +88,7 @@ mod tests {
         // Identity-like check: norm disabled by making the reduction pick raw channels is not
         // possible through LayerNorm, so test the gather alone through a 4→2 reduction of the
         // normalized values: use weight rows selecting channel 1 (x[1::2, 0::2]) and 2.
-        pm.reduction.linear.weight = Param::from_data(
+        pm.reduction.base_mut().weight = Param::from_data(
             TensorData::from([[0.0f32, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]),
             &dev,
         );

@@ -58,8 +58,8 @@ pub fn save(
         (RUN_KEY.to_string(), json(serde_json::to_string(run))?),
         (STATE_KEY.to_string(), json(serde_json::to_string(state))?),
     ];
-    let optim = trainer.optim.export(&trainer.model);
-    mtlora::write_checkpoint(path, &trainer.model, &run.model, optim, sections)?;
+    let optim = trainer.optim().export(trainer.model());
+    mtlora::write_checkpoint(path, trainer.model(), &run.model, optim, sections)?;
     Ok(())
 }
 

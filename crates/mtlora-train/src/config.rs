@@ -284,8 +284,8 @@ impl RunConfig {
     }
 
     /// The resolved configuration as TOML (`[model]` + `[train]`).
-    pub fn to_toml_string(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_default()
+    pub fn to_toml_string(&self) -> Result<String, TrainError> {
+        toml::to_string_pretty(self).map_err(|e| TrainError::Config(format!("as TOML: {e}")))
     }
 }
 
@@ -300,7 +300,7 @@ mod tests {
     fn flat_and_nested_forms_roundtrip() {
         let a = RunConfig::from_toml_str(TINY).unwrap();
         assert_eq!(a.train, TrainConfig::default());
-        let b = RunConfig::from_toml_str(&a.to_toml_string()).unwrap();
+        let b = RunConfig::from_toml_str(&a.to_toml_string().unwrap()).unwrap();
         assert_eq!(a, b);
     }
 

@@ -61,30 +61,90 @@ pub struct EvalResult {
     pub evaluator: Evaluator,
 }
 
-/// Model, optimizer and schedule position of a training run.
+/// Model, optimizer and schedule position of a training run. The fields are private: the
+/// optimizer state belongs to this model's parameters and the schedule position to both, so
+/// they change together, through [`Trainer::step`] or [`Trainer::resume`].
 pub struct Trainer {
-    /// Model configuration.
-    pub model_cfg: ModelConfig,
-    /// Recipe.
-    pub train_cfg: TrainConfig,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
     /// Task, loss and loss weight per head (model order).
-    pub tasks: Vec<TaskHead>,
-    /// Δm baselines of the evaluation.
-    pub baselines: Baselines,
+    tasks: Vec<TaskHead>,
+    baselines: Baselines,
     /// The model on an autodiff device, freezing applied.
-    pub model: MultiTaskSwin,
-    /// Optimizer state.
-    pub optim: AdamW,
-    /// LR schedule.
-    pub schedule: CosineSchedule,
+    model: MultiTaskSwin,
+    optim: AdamW,
+    schedule: CosineSchedule,
     /// Optimizer steps taken or skipped so far (the scheduler position).
-    pub iteration: usize,
+    iteration: usize,
     /// Steps skipped because of non-finite values.
-    pub skipped_steps: usize,
+    skipped_steps: usize,
     /// Autodiff device.
-    pub device: Device,
+    device: Device,
     /// Same device without autodiff (evaluation).
-    pub inner_device: Device,
+    inner_device: Device,
+}
+
+impl Trainer {
+    /// The model (autodiff device, freezing applied).
+    pub fn model(&self) -> &MultiTaskSwin {
+        &self.model
+    }
+    /// The model configuration.
+    pub fn model_cfg(&self) -> &ModelConfig {
+        &self.model_cfg
+    }
+    /// The recipe.
+    pub fn train_cfg(&self) -> &TrainConfig {
+        &self.train_cfg
+    }
+    /// Task, loss and loss weight per head (model order).
+    pub fn heads(&self) -> &[TaskHead] {
+        &self.tasks
+    }
+    /// The optimizer (its state is read by checkpoints).
+    pub fn optim(&self) -> &AdamW {
+        &self.optim
+    }
+    /// The learning-rate schedule.
+    pub fn schedule(&self) -> &CosineSchedule {
+        &self.schedule
+    }
+    /// Optimizer steps taken or skipped so far (the scheduler position).
+    pub fn iteration(&self) -> usize {
+        self.iteration
+    }
+    /// Steps skipped because of non-finite values.
+    pub fn skipped_steps(&self) -> usize {
+        self.skipped_steps
+    }
+    /// The autodiff device (training batches go here).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+    /// The same device without autodiff (evaluation batches go here).
+    pub fn inner_device(&self) -> &Device {
+        &self.inner_device
+    }
+
+    /// Continue a run: the optimizer state written by [`AdamW::export`] for this model, and
+    /// the position (`iteration` steps taken, `skipped` of them skipped). On a mismatch the
+    /// problems are returned and nothing changes.
+    pub fn resume(
+        &mut self,
+        optim: &mtlora::StateDict,
+        iteration: usize,
+        skipped: usize,
+    ) -> Result<(), Vec<String>> {
+        let mut restored = AdamW::new(self.optim.config);
+        let bad = restored.import(&self.model, optim, &self.inner_device);
+        if !bad.is_empty() {
+            return Err(bad);
+        }
+        self.optim = restored;
+        self.iteration = iteration;
+        self.skipped_steps = skipped;
+        Ok(())
+    }
 }
 
 impl Trainer {

@@ -56,12 +56,12 @@ fn trainer(c: &ModelConfig, model: Option<mtlora::MultiTaskSwin>) -> Trainer {
 }
 
 fn trainable(t: &Trainer) -> mtlora::StateDict {
-    t.model
+    t.model()
         .state_dict()
         .unwrap()
         .into_iter()
         .filter(|(k, _)| {
-            mtlora::is_trainable(k, &t.model_cfg)
+            mtlora::is_trainable(k, t.model_cfg())
                 && !k.contains("running")
                 && !k.contains("num_batches")
         })
@@ -73,8 +73,8 @@ fn accumulation_of_identical_micro_batches_equals_one_step() {
     let c = cfg();
     // the same initial weights (tests share the global RNG, so no re-seeding)
     let mut one = trainer(&c, None);
-    let mut three = trainer(&c, Some(one.model.clone()));
-    let b = batch(&c, &one.device, false);
+    let mut three = trainer(&c, Some(one.model().clone()));
+    let b = batch(&c, one.device(), false);
     let r1 = one.step(std::slice::from_ref(&b), 0);
     let r3 = three.step(&[b.clone(), b.clone(), b], 0);
     assert!(
@@ -108,10 +108,10 @@ fn non_finite_step_is_skipped_and_counted() {
     let c = cfg();
     let mut t = trainer(&c, None);
     let before = trainable(&t);
-    let bad = batch(&c, &t.device, true);
+    let bad = batch(&c, t.device(), true);
     let r = t.step(&[bad], 0);
     assert!(r.skipped && !r.total.is_finite());
-    assert_eq!((t.skipped_steps, t.iteration), (1, 1));
+    assert_eq!((t.skipped_steps(), t.iteration()), (1, 1));
     let after = trainable(&t);
     for (k, v) in &before {
         assert_eq!(
@@ -121,11 +121,11 @@ fn non_finite_step_is_skipped_and_counted() {
         );
     }
     // the schedule advanced: the next step uses lr(1) = f(0), then f(1)
-    let good = batch(&c, &t.device, false);
+    let good = batch(&c, t.device(), false);
     let r = t.step(std::slice::from_ref(&good), 0);
-    assert!(!r.skipped && r.lr == t.schedule.f(0));
+    assert!(!r.skipped && r.lr == t.schedule().f(0));
     let r = t.step(&[good], 0);
-    assert_eq!(r.lr, t.schedule.f(1));
+    assert_eq!(r.lr, t.schedule().f(1));
 }
 
 #[test]
@@ -134,11 +134,11 @@ fn data_parallel_workers_equal_accumulation() {
     // vs accumulation of the same 2 micro-batches on one device
     let c = cfg();
     let mut acc = trainer(&c, None);
-    let mut par = trainer(&c, Some(acc.model.clone()));
-    let b1 = batch(&c, &acc.device, false);
-    let b2 = batch(&c, &acc.device, false);
+    let mut par = trainer(&c, Some(acc.model().clone()));
+    let b1 = batch(&c, acc.device(), false);
+    let b2 = batch(&c, acc.device(), false);
     let dp =
-        mtlora_train::parallel::DataParallel::new(vec![par.device.clone(), par.device.clone()])
+        mtlora_train::parallel::DataParallel::new(vec![par.device().clone(), par.device().clone()])
             .unwrap();
     let ra = acc.step(&[b1.clone(), b2.clone()], 0);
     let rp = par.step_parallel(&dp, &[b1, b2], 0).unwrap();
@@ -154,12 +154,12 @@ fn data_parallel_workers_equal_accumulation() {
         );
     }
     // a second step from the updated weights agrees too
-    let b3 = batch(&c, &acc.device, false);
-    let b4 = batch(&c, &acc.device, false);
+    let b3 = batch(&c, acc.device(), false);
+    let b4 = batch(&c, acc.device(), false);
     let ra = acc.step(&[b3.clone(), b4.clone()], 0);
     let rp = par.step_parallel(&dp, &[b3, b4], 0).unwrap();
     assert_eq!(ra.total, rp.total);
     // a micro-batch count that does not fill the workers is an error, not a panic
-    let b5 = batch(&c, &acc.device, false);
+    let b5 = batch(&c, acc.device(), false);
     assert!(par.step_parallel(&dp, &[b5], 0).is_err());
 }

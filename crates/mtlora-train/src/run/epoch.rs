@@ -42,7 +42,7 @@ pub(super) fn train_epoch(
     obs.epoch_start(epoch, cx.cfg.train.epochs, steps);
     let mut micro = vec![];
     let mut done = 0;
-    let device = trainer.device.clone();
+    let device = trainer.device().clone();
     cx.loaders
         .train
         .epoch_prefetched(epoch as u64, &device, |b| -> Result<bool, TrainError> {
@@ -92,7 +92,7 @@ pub(super) fn evaluate_epoch(
             .and_then(|b| to_batch(b, cx.tasks))
     });
     let res = trainer.evaluate(batches, || obs.eval_batch())?;
-    let rec = EvalRecord::from_result(epoch, trainer.iteration, cx.names, &res);
+    let rec = EvalRecord::from_result(epoch, trainer.iteration(), cx.names, &res);
     let mut improved = false;
     if let Some(dm) = rec.scores.get("delta_m").copied() {
         if state.best.is_none_or(|(b, _)| dm > b) {

@@ -132,7 +132,7 @@ pub fn train(
             ),
         );
     } else {
-        record::write_text(&dir.config(), &cfg.to_toml_string())?;
+        record::write_text(&dir.config(), &cfg.to_toml_string()?)?;
         log.line(
             obs,
             &format!(
@@ -168,8 +168,8 @@ pub fn train(
         }
         epoch::train_epoch(&mut trainer, &cx, epoch, &mut iters, &mut log, obs)?;
         state.epochs_done = epoch + 1;
-        state.iteration = trainer.iteration;
-        state.skipped_steps = trainer.skipped_steps;
+        state.iteration = trainer.iteration();
+        state.skipped_steps = trainer.skipped_steps();
         let improved = t.eval_after(epoch)
             && epoch::evaluate_epoch(&mut trainer, &cx, epoch, &mut state, &iters, &mut log, obs)?;
         epoch::save_checkpoints(&trainer, &cx, epoch, &state, improved)?;
@@ -178,7 +178,9 @@ pub fn train(
         obs,
         &format!(
             "finished {} epochs ({} steps, {} skipped)",
-            t.epochs, trainer.iteration, trainer.skipped_steps
+            t.epochs,
+            trainer.iteration(),
+            trainer.skipped_steps()
         ),
     );
     Ok(RunSummary {

@@ -101,10 +101,13 @@ pub(super) fn trainer(
 ) -> Result<(Trainer, RunState), TrainError> {
     let ad = opts.device.clone().autodiff();
     let (model, state) = match ckpt {
-        Some(c) => (
-            c.file.load_into(cfg.model.init(&ad)?)?,
-            c.state.clone().unwrap_or_default(),
-        ),
+        Some(c) => {
+            let state = c.state.clone().ok_or_else(|| TrainError::Checkpoint {
+                path: c.file.path.clone(),
+                msg: "has no run state (mtlora.state) to resume from".into(),
+            })?;
+            (c.file.load_into(cfg.model.init(&ad)?)?, state)
+        }
         None => {
             let (model, note) = fresh_model(cfg, opts.weights.as_deref(), &ad)?;
             if let Some(n) = note {
@@ -122,20 +125,15 @@ pub(super) fn trainer(
         steps,
     )?;
     if let Some(c) = ckpt {
-        let bad = trainer
-            .optim
-            .import(&trainer.model, &c.file.optim, &opts.device);
-        if !bad.is_empty() {
-            return Err(TrainError::Checkpoint {
+        trainer
+            .resume(&c.file.optim, state.iteration, state.skipped_steps)
+            .map_err(|bad| TrainError::Checkpoint {
                 path: c.file.path.clone(),
                 msg: format!(
                     "optimizer state does not match the model:\n  {}",
                     bad.join("\n  ")
                 ),
-            });
-        }
-        trainer.iteration = state.iteration;
-        trainer.skipped_steps = state.skipped_steps;
+            })?;
     }
     Ok((trainer, state))
 }
