@@ -46,6 +46,8 @@ impl BaseLinear {
     /// # Shapes
     /// - input `[..., d_input]` → output `[..., d_output]`
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let (_, d_input) = self.dims();
+        burn::tensor::assert_shape!(x, [.., d_input]);
         linear_forward(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()))
     }
 

@@ -363,19 +363,52 @@ mod tests {
         }
     }
 
-    #[test]
-    fn hand_computed_shared_and_task_terms() {
-        let dev = device();
+    /// A 2→2 layer with hand-set weights: base `[[1, 0], [0, 2]]` + `[0.5, −0.5]`, shared
+    /// `s=4, A=[1, 1], B=[1, −1]`, one task `s=0.5, A=[2, 0], B=[0, 1]`.
+    fn hand_layer(dev: &Device, mode: SharedMode) -> MtLoraLinear {
         let mut layer = MtLoraLinearConfig::new(2, 2, 1)
             .with_shared_scale(4.0)
             .with_tasks(vec![TaskLoraConfig::new(1, 0.5)])
-            .init(&dev);
-        layer.linear.weight = Param::from_data(TensorData::from([[1.0f32, 0.0], [0.0, 2.0]]), &dev);
-        layer.linear.bias = Some(Param::from_data(TensorData::from([0.5f32, -0.5]), &dev));
-        layer.lora_shared_A = Some(Param::from_data(TensorData::from([[1.0f32, 1.0]]), &dev));
-        layer.lora_shared_B = Some(Param::from_data(TensorData::from([[1.0f32], [-1.0]]), &dev));
-        layer.lora_tasks_A = vec![Param::from_data(TensorData::from([[2.0f32, 0.0]]), &dev)];
-        layer.lora_tasks_B = vec![Param::from_data(TensorData::from([[0.0f32], [1.0]]), &dev)];
+            .with_shared_mode(mode)
+            .init(dev);
+        layer.linear.weight = Param::from_data(TensorData::from([[1.0f32, 0.0], [0.0, 2.0]]), dev);
+        layer.linear.bias = Some(Param::from_data(TensorData::from([0.5f32, -0.5]), dev));
+        layer.lora_shared_A = Some(Param::from_data(TensorData::from([[1.0f32, 1.0]]), dev));
+        layer.lora_shared_B = Some(Param::from_data(TensorData::from([[1.0f32], [-1.0]]), dev));
+        layer.lora_tasks_A = vec![Param::from_data(TensorData::from([[2.0f32, 0.0]]), dev)];
+        layer.lora_tasks_B = vec![Param::from_data(TensorData::from([[0.0f32], [1.0]]), dev)];
+        layer
+    }
+
+    #[test]
+    fn matrixv2_task_outputs_add_the_shared_term() {
+        let dev = device();
+        let layer = hand_layer(&dev, SharedMode::Matrixv2);
+        let x = Tensor::<2>::from_data(TensorData::from([[1.0f32, 2.0]]), &dev);
+        // shared as in `matrix`: [13.5, -8.5]; task = base [1.5, 3.5] + shared term [12, -12]
+        // + task term [0, 1] = [13.5, -7.5]
+        let out = layer.forward(x.clone(), None);
+        out.shared
+            .into_data()
+            .assert_eq(&TensorData::from([[13.5f32, -8.5]]), true);
+        out.tasks[0]
+            .clone()
+            .into_data()
+            .assert_eq(&TensorData::from([[13.5f32, -7.5]]), true);
+        // an explicit task input changes only the task term (A_t·[0, 3] = 0); the shared term
+        // still comes from x
+        let u = Tensor::<2>::from_data(TensorData::from([[0.0f32, 3.0]]), &dev);
+        let out = layer.forward(x, Some(vec![u]));
+        out.tasks[0]
+            .clone()
+            .into_data()
+            .assert_eq(&TensorData::from([[13.5f32, -8.5]]), true);
+    }
+
+    #[test]
+    fn hand_computed_shared_and_task_terms() {
+        let dev = device();
+        let layer = hand_layer(&dev, SharedMode::Matrix);
         let x = Tensor::<2>::from_data(TensorData::from([[1.0f32, 2.0]]), &dev);
         // base = [1.5, 3.5]; shared: A·x = 3, 4·3·[1,-1] = [12,-12] → [13.5, -8.5]
         // task (same dropped input): A_t·x = 2, 0.5·2·[0,1] = [0,1] → [1.5, 4.5]

@@ -26,6 +26,10 @@ impl Mlp {
         u: Tensor<3>,
         task_inputs: Option<Vec<Tensor<3>>>,
     ) -> (Tensor<3>, Vec<Tensor<3>>) {
+        let [b, l, c] = u.dims();
+        for t in task_inputs.iter().flatten() {
+            burn::tensor::assert_shape!(t, [b, l, c]);
+        }
         let h = self.fc1.forward(u, task_inputs);
         let h_sh = gelu_erf(h.shared);
         let h_t: Vec<_> = h.tasks.into_iter().map(gelu_erf).collect();

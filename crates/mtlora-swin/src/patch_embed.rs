@@ -55,6 +55,13 @@ impl PatchEmbed {
     /// # Shapes
     /// - input `[B, in, H, W]` → `[B, (H/p)·(W/p), C]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<3> {
+        let [_, in_chans, p, _] = self.proj.weight.dims();
+        let [_, _, h, w] = x.dims();
+        burn::tensor::assert_shape!(x, [_, in_chans, _, _]);
+        assert!(
+            h % p == 0 && w % p == 0,
+            "PatchEmbed: a {h}x{w} input is not a multiple of the patch size {p}"
+        );
         let y = self.proj.forward(x);
         let [b, c, h, w] = y.dims();
         let y = y.reshape([b, c, h * w]).swap_dims(1, 2);
