@@ -16,6 +16,11 @@ fn mtlora(args: &[&str]) -> (i32, String) {
     common::mtlora(&all)
 }
 
+/// `mtlora train --config CFG --data DATA --out OUT`.
+fn train(cfg: &str, data: &str, out: &str) -> (i32, String) {
+    mtlora(&["train", "--config", cfg, "--data", data, "--out", out])
+}
+
 fn setup(dir: &Path, epochs: usize) -> (String, String) {
     let data = dir.join("data");
     let (code, out) = mtlora(&[
@@ -50,15 +55,7 @@ fn killed_run_resumes_exactly_then_eval_and_predict() {
     let dir = guard.path();
     let (cfg, data) = setup(dir, 6);
     let a = dir.join("a");
-    let (code, out) = mtlora(&[
-        "train",
-        "--config",
-        &cfg,
-        "--data",
-        &data,
-        "--out",
-        a.to_str().unwrap(),
-    ]);
+    let (code, out) = train(&cfg, &data, a.to_str().unwrap());
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("validation loss:"), "{out}");
     // the CLI draws the run's plots after every evaluation
@@ -191,11 +188,11 @@ fn bad_inputs() {
     let o = out_dir.to_str().unwrap();
     // unknown key, wrong type, unknown task
     let c = write("k.toml", format!("embed_dimm = 3\n{tiny}"));
-    let (code, out) = mtlora(&["train", "--config", &c, "--data", &data, "--out", o]);
+    let (code, out) = train(&c, &data, o);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("unknown model key(s): embed_dimm"), "{out}");
     let c = write("t.toml", format!("{tiny}\n[train]\nbatch_size = \"big\"\n"));
-    let (code, out) = mtlora(&["train", "--config", &c, "--data", &data, "--out", o]);
+    let (code, out) = train(&c, &data, o);
     assert!(
         code == 2 && out.contains("[train]") && out.contains("batch_size"),
         "{out}"
@@ -204,42 +201,26 @@ fn bad_inputs() {
         "task.toml",
         tiny.replace("name = \"normals\"", "name = \"depth_map\""),
     );
-    let (code, out) = mtlora(&["train", "--config", &c, "--data", &data, "--out", o]);
+    let (code, out) = train(&c, &data, o);
     assert!(
         code == 2 && out.contains("\"depth_map\" does not exist"),
         "{out}"
     );
     // --data that is not PASCAL_MT
-    let (code, out) = mtlora(&[
-        "train",
-        "--config",
-        &cfg,
-        "--data",
-        dir.to_str().unwrap(),
-        "--out",
-        o,
-    ]);
+    let (code, out) = train(&cfg, dir.to_str().unwrap(), o);
     assert!(code == 2 && out.contains("dataset verify"), "{out}");
     // --resume without a checkpoint
     let (code, out) = mtlora(&["train", "--out", o, "--data", &data, "--resume"]);
     assert!(code == 2 && out.contains("nothing to resume"), "{out}");
     // unwritable output folder
     let f = write("plainfile", String::new());
-    let (code, out) = mtlora(&[
-        "train",
-        "--config",
-        &cfg,
-        "--data",
-        &data,
-        "--out",
-        &format!("{f}/run"),
-    ]);
+    let (code, out) = train(&cfg, &data, &format!("{f}/run"));
     assert!(code == 2 && out.contains("not writable"), "{out}");
     // a finished run is not overwritten by a new run into the same folder
-    let (code, out) = mtlora(&["train", "--config", &cfg, "--data", &data, "--out", o]);
+    let (code, out) = train(&cfg, &data, o);
     assert_eq!(code, 0, "{out}");
     let before = std::fs::read(out_dir.join("metrics.json")).unwrap();
-    let (code, out) = mtlora(&["train", "--config", &cfg, "--data", &data, "--out", o]);
+    let (code, out) = train(&cfg, &data, o);
     assert!(code == 2 && out.contains("already holds a run"), "{out}");
     assert_eq!(std::fs::read(out_dir.join("metrics.json")).unwrap(), before);
     // a checkpoint of another architecture lists the mismatched keys
