@@ -176,7 +176,7 @@ pub struct ModelConfig {
     /// Stochastic depth maximum.
     #[serde(default)]
     pub drop_path_rate: f64,
-    /// Downsampler output channels per scale.
+    /// ChannelReduction output channels per scale.
     pub decoder_channels: Vec<usize>,
     /// 1×1 downsampler convs present.
     #[serde(default = "yes")]

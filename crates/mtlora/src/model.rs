@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use mtlora_decoders::{
-    upsample_bilinear, Downsampler, DownsamplerConfig, HrnetHead, HrnetHeadConfig,
+    upsample_bilinear, ChannelReduction, ChannelReductionConfig, HrnetHead, HrnetHeadConfig,
 };
 use mtlora_swin::{StageOutput, SwinTransformer};
 
@@ -17,7 +17,7 @@ pub struct MultiTaskSwin {
     /// Swin backbone with TA/TS-LoRA.
     pub backbone: SwinTransformer,
     /// Per task (in task order) 1×1 downsamplers; empty when `decoder_downsampler = false`.
-    pub downsampler: Vec<Downsampler>,
+    pub downsampler: Vec<ChannelReduction>,
     /// Per task (in task order) HRNet heads.
     pub decoders: Vec<HrnetHead>,
     /// Whether decoders read task streams (MTLoRA) or the shared stream (plain Swin).
@@ -66,7 +66,7 @@ impl ModelConfig {
             self.tasks
                 .iter()
                 .map(|_| {
-                    DownsamplerConfig::new(feats.clone(), self.decoder_channels.clone())
+                    ChannelReductionConfig::new(feats.clone(), self.decoder_channels.clone())
                         .init(device)
                 })
                 .collect()

@@ -1,13 +1,14 @@
-//! Per-task 1×1 convolution "downsampler" (channel reduction per scale).
+//! Per-task channel reduction: one 1×1 convolution per scale (the reference's "downsampler";
+//! its state-dict keys keep that name).
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::{Device, Tensor};
 
-/// Configuration of a [`Downsampler`].
+/// Configuration of a [`ChannelReduction`].
 #[derive(Config, Debug)]
-pub struct DownsamplerConfig {
+pub struct ChannelReductionConfig {
     /// Input channels per scale.
     pub in_channels: Vec<usize>,
     /// Output channels per scale (reference `DECODER_CHANNELS`).
@@ -16,20 +17,20 @@ pub struct DownsamplerConfig {
 
 /// One bias-free `Conv2d(C_k → c_k, 1×1)` per scale (keys `downsample_{k}.weight`).
 #[derive(Module, Debug)]
-pub struct Downsampler {
+pub struct ChannelReduction {
     /// One conv per scale.
     pub downsample: Vec<Conv2d>,
 }
 
-impl DownsamplerConfig {
+impl ChannelReductionConfig {
     /// Build the convs (PyTorch default conv init).
-    pub fn init(&self, device: &Device) -> Downsampler {
+    pub fn init(&self, device: &Device) -> ChannelReduction {
         assert_eq!(
             self.in_channels.len(),
             self.out_channels.len(),
-            "Downsampler: channel lists differ in length"
+            "ChannelReduction: channel lists differ in length"
         );
-        Downsampler {
+        ChannelReduction {
             downsample: self
                 .in_channels
                 .iter()
@@ -45,7 +46,7 @@ impl DownsamplerConfig {
     }
 }
 
-impl Downsampler {
+impl ChannelReduction {
     /// The same maps from token sequences: each 1×1 conv as `tokens·Wᵀ` on the `[B, L, C_k]`
     /// layout the backbone emits, then one transpose of the (narrower) result to NCHW.
     ///
@@ -59,7 +60,7 @@ impl Downsampler {
     ) -> Vec<Tensor<4>> {
         assert!(
             tokens.len() == self.downsample.len() && resolutions.len() == tokens.len(),
-            "Downsampler: {} token maps, {} grids for {} convs",
+            "ChannelReduction: {} token maps, {} grids for {} convs",
             tokens.len(),
             resolutions.len(),
             self.downsample.len()
@@ -70,11 +71,11 @@ impl Downsampler {
             .zip(&self.downsample)
             .map(|((t, &[h, w]), conv)| {
                 let [b, l, c] = t.dims();
-                assert_eq!(l, h * w, "Downsampler: {l} tokens for a {h}x{w} grid");
+                assert_eq!(l, h * w, "ChannelReduction: {l} tokens for a {h}x{w} grid");
                 let [co, ci, kh, kw] = conv.weight.dims();
                 assert!(
                     ci == c && [kh, kw] == [1, 1],
-                    "Downsampler: conv {co}x{ci}x{kh}x{kw} for {c}-channel tokens"
+                    "ChannelReduction: conv {co}x{ci}x{kh}x{kw} for {c}-channel tokens"
                 );
                 let weight = conv.weight.val().reshape([co, ci]);
                 mtlora_kernels::linear(t.clone(), weight, conv.bias.as_ref().map(|b| b.val()))
@@ -90,7 +91,7 @@ impl Downsampler {
         assert_eq!(
             features.len(),
             self.downsample.len(),
-            "Downsampler: {} maps for {} convs",
+            "ChannelReduction: {} maps for {} convs",
             features.len(),
             self.downsample.len()
         );
@@ -110,7 +111,7 @@ mod tests {
     #[test]
     fn token_layout_equals_the_nchw_convs() {
         let dev = Device::default();
-        let d = DownsamplerConfig::new(vec![6, 10], vec![3, 4]).init(&dev);
+        let d = ChannelReductionConfig::new(vec![6, 10], vec![3, 4]).init(&dev);
         let res = [[4, 5], [2, 3]];
         let tokens: Vec<Tensor<3>> = [(20, 6), (6, 10)]
             .iter()
