@@ -97,10 +97,13 @@ pub fn predict(
     let mut raw = vec![];
     let tasks = mtlora_train::heads::tasks_of(&mtlora_train::heads::task_heads(&loaded.cfg)?);
     for (task, o) in tasks.into_iter().zip(out.outputs) {
+        // render from a clone and read the raw output after it: on fused GPU backends an
+        // in-place op (sigmoid, the normals division) on the only handle of a tensor can
+        // overwrite the buffer of a read issued just before it (seen on wgpu/llvmpipe)
+        maps.push((task, render(task, o.clone())?));
         if keep_raw {
-            raw.push((task.name().to_string(), o.to_data()));
+            raw.push((task.name().to_string(), o.into_data()));
         }
-        maps.push((task, render(task, o)?));
     }
     Ok(Prediction { image, maps, raw })
 }
