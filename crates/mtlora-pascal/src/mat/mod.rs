@@ -7,7 +7,7 @@ mod read;
 #[cfg(feature = "synth")]
 mod write;
 
-pub use read::parse_mat;
+pub use read::{parse_mat, parse_mat_with_limits, MatLimits};
 #[cfg(feature = "synth")]
 pub use write::{matrix, string, write_mat};
 

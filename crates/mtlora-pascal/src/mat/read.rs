@@ -1,8 +1,29 @@
-//! MAT v5 parsing.
+//! MAT v5 parsing, bounded by the input: every count read from the file is checked against
+//! the bytes that remain before anything is allocated, sizes use checked arithmetic, and the
+//! nesting depth and the inflated size of compressed elements have limits ([`MatLimits`]).
 
 use std::io::Read;
 
 use super::*;
+
+/// Limits of the MAT reader. The defaults hold any PASCAL-Context annotation (< 1 MB, depth 4)
+/// with a wide margin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatLimits {
+    /// Deepest nesting of struct/cell arrays.
+    pub max_depth: usize,
+    /// Largest inflated size of one compressed element, in bytes.
+    pub max_inflated: u64,
+}
+
+impl Default for MatLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 32,
+            max_inflated: 256 << 20,
+        }
+    }
+}
 
 struct Cursor<'a> {
     buf: &'a [u8],
@@ -11,8 +32,12 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], MatError> {
-        if self.pos + n > self.buf.len() {
+        if n > self.remaining() {
             return err(format!(
                 "truncated: need {n} bytes at offset {}, {} left",
                 self.pos,
@@ -88,7 +113,29 @@ fn numbers(ty: u32, d: &[u8], le: bool) -> Result<Vec<f64>, MatError> {
     })
 }
 
-fn parse_matrix(d: &[u8], le: bool) -> Result<(String, MatValue), MatError> {
+/// `n` entries of at least `each` bytes must fit in what `c` has left.
+fn fits(c: &Cursor<'_>, n: usize, each: usize, what: &str) -> Result<(), MatError> {
+    match n.checked_mul(each) {
+        Some(b) if b <= c.remaining() => Ok(()),
+        _ => err(format!(
+            "{what} declares {n} entries, more than the {} bytes left can hold",
+            c.remaining()
+        )),
+    }
+}
+
+fn parse_matrix(
+    d: &[u8],
+    le: bool,
+    depth: usize,
+    limits: &MatLimits,
+) -> Result<(String, MatValue), MatError> {
+    if depth > limits.max_depth {
+        return err(format!(
+            "arrays nested deeper than {} levels",
+            limits.max_depth
+        ));
+    }
     if d.is_empty() {
         // an empty miMATRIX element: 0×0 double
         return Ok((
@@ -111,11 +158,20 @@ fn parse_matrix(d: &[u8], le: bool) -> Result<(String, MatValue), MatError> {
     let (ty, dims) = c.element()?;
     let dims: Vec<usize> = numbers(ty, dims, le)?
         .into_iter()
-        .map(|v| v as usize)
-        .collect();
+        .map(|v| {
+            if v >= 0.0 && v.fract() == 0.0 && v <= u32::MAX as f64 {
+                Ok(v as usize)
+            } else {
+                err(format!("array dimension {v}"))
+            }
+        })
+        .collect::<Result<_, _>>()?;
     let (_, name) = c.element()?;
     let name = String::from_utf8_lossy(name).to_string();
-    let numel: usize = dims.iter().product();
+    let numel = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| MatError(format!("array dimensions {dims:?} overflow")))?;
     let value = match class {
         MX_STRUCT => {
             let (_, len) = c.element()?;
@@ -133,6 +189,12 @@ fn parse_matrix(d: &[u8], le: bool) -> Result<(String, MatValue), MatError> {
                 })
                 .filter(|n| !n.is_empty())
                 .collect();
+            // every field value is an element of at least 8 bytes; a struct without fields
+            // may hold no more elements than bytes are left
+            match fields.len() {
+                0 => fits(&c, numel, 1, "struct")?,
+                n => fits(&c, numel.saturating_mul(n), 8, "struct")?,
+            }
             let mut elems = Vec::with_capacity(numel);
             for _ in 0..numel {
                 let mut vals = Vec::with_capacity(fields.len());
@@ -141,7 +203,7 @@ fn parse_matrix(d: &[u8], le: bool) -> Result<(String, MatValue), MatError> {
                     if ty != MI_MATRIX {
                         return err(format!("struct field element of type {ty}"));
                     }
-                    vals.push(parse_matrix(sub, le)?.1);
+                    vals.push(parse_matrix(sub, le, depth + 1, limits)?.1);
                 }
                 elems.push(vals);
             }
@@ -152,13 +214,14 @@ fn parse_matrix(d: &[u8], le: bool) -> Result<(String, MatValue), MatError> {
             }
         }
         MX_CELL => {
+            fits(&c, numel, 8, "cell array")?;
             let mut elems = Vec::with_capacity(numel);
             for _ in 0..numel {
                 let (ty, sub) = c.element()?;
                 if ty != MI_MATRIX {
                     return err(format!("cell element of type {ty}"));
                 }
-                elems.push(parse_matrix(sub, le)?.1);
+                elems.push(parse_matrix(sub, le, depth + 1, limits)?.1);
             }
             MatValue::Cell { dims, elems }
         }
@@ -200,8 +263,17 @@ fn parse_matrix(d: &[u8], le: bool) -> Result<(String, MatValue), MatError> {
     Ok((name, value))
 }
 
-/// Parse a MAT v5 file's bytes into `(name, value)` pairs in file order.
+/// Parse a MAT v5 file's bytes into `(name, value)` pairs in file order, with the default
+/// [`MatLimits`].
 pub fn parse_mat(bytes: &[u8]) -> Result<Vec<(String, MatValue)>, MatError> {
+    parse_mat_with_limits(bytes, &MatLimits::default())
+}
+
+/// [`parse_mat`] with explicit limits.
+pub fn parse_mat_with_limits(
+    bytes: &[u8],
+    limits: &MatLimits,
+) -> Result<Vec<(String, MatValue)>, MatError> {
     if bytes.len() < 128 {
         return err(format!(
             "{} bytes: too short for a MAT v5 header",
@@ -233,12 +305,19 @@ pub fn parse_mat(bytes: &[u8]) -> Result<Vec<(String, MatValue)>, MatError> {
     while c.pos + 8 <= bytes.len() {
         let (ty, d) = c.element()?;
         match ty {
-            MI_MATRIX => out.push(parse_matrix(d, le)?),
+            MI_MATRIX => out.push(parse_matrix(d, le, 0, limits)?),
             MI_COMPRESSED => {
                 let mut raw = Vec::new();
                 flate2::read::ZlibDecoder::new(d)
+                    .take(limits.max_inflated.saturating_add(1))
                     .read_to_end(&mut raw)
                     .map_err(|e| MatError(format!("corrupt compressed element: {e}")))?;
+                if raw.len() as u64 > limits.max_inflated {
+                    return err(format!(
+                        "a compressed element inflates to more than {} bytes",
+                        limits.max_inflated
+                    ));
+                }
                 let mut inner = Cursor {
                     buf: &raw,
                     pos: 0,
@@ -247,7 +326,7 @@ pub fn parse_mat(bytes: &[u8]) -> Result<Vec<(String, MatValue)>, MatError> {
                 while inner.pos + 8 <= raw.len() {
                     let (ty, d) = inner.element()?;
                     if ty == MI_MATRIX {
-                        out.push(parse_matrix(d, le)?);
+                        out.push(parse_matrix(d, le, 0, limits)?);
                     }
                 }
             }

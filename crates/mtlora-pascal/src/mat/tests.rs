@@ -74,3 +74,96 @@ fn header_without_comma_is_accepted_and_garbage_rejected() {
     let truncated = &bytes[..bytes.len() - 6];
     assert!(parse_mat(truncated).unwrap_err().0.contains("truncated"));
 }
+
+/// A MAT v5 file (little-endian) holding `elements` after the 128-byte header.
+fn raw_file(elements: &[Vec<u8>]) -> Vec<u8> {
+    let mut b = vec![b' '; 116];
+    b[..10].copy_from_slice(b"MATLAB 5.0");
+    b.extend([0u8; 8]);
+    b.extend(0x0100u16.to_le_bytes());
+    b.extend(b"IM");
+    for e in elements {
+        b.extend(e);
+    }
+    b
+}
+
+/// One element: tag, data, padding to 8 bytes.
+fn el(ty: u32, data: &[u8]) -> Vec<u8> {
+    let mut b = ty.to_le_bytes().to_vec();
+    b.extend((data.len() as u32).to_le_bytes());
+    b.extend(data);
+    b.resize(b.len() + (8 - data.len() % 8) % 8, 0);
+    b
+}
+
+/// A miMATRIX element of `class` with `dims` (as written, unchecked) and `rest` after the name.
+fn array(class: u8, dims: &[i32], rest: &[u8]) -> Vec<u8> {
+    let mut body = el(MI_UINT32, &[class, 0, 0, 0, 0, 0, 0, 0]);
+    let d: Vec<u8> = dims.iter().flat_map(|v| v.to_le_bytes()).collect();
+    body.extend(el(MI_INT32, &d));
+    body.extend(el(MI_INT8, b"x"));
+    body.extend(rest);
+    el(MI_MATRIX, &body)
+}
+
+fn error_of(bytes: &[u8]) -> String {
+    parse_mat(bytes).expect_err("must be refused").0
+}
+
+#[test]
+fn declared_counts_beyond_the_bytes_are_refused_before_allocating() {
+    // a 10⁵ × 10⁵ cell array in a file of a few hundred bytes
+    let e = error_of(&raw_file(&[array(MX_CELL, &[100_000, 100_000], &[])]));
+    assert!(e.contains("cell array declares 10000000000 entries"), "{e}");
+    // 10⁹ elements of a struct without field names
+    let mut rest = el(MI_INT32, &1i32.to_le_bytes());
+    rest.extend(el(MI_INT8, &[]));
+    let e = error_of(&raw_file(&[array(MX_STRUCT, &[1000, 1_000_000], &rest)]));
+    assert!(e.contains("struct declares 1000000000 entries"), "{e}");
+}
+
+#[test]
+fn dimensions_that_overflow_or_are_negative_are_refused() {
+    let big = i32::MAX;
+    let e = error_of(&raw_file(&[array(6, &[big, big, big], &[])]));
+    assert!(e.contains("overflow"), "{e}");
+    let e = error_of(&raw_file(&[array(6, &[2, -1], &[])]));
+    assert!(e.contains("array dimension -1"), "{e}");
+}
+
+#[test]
+fn nesting_deeper_than_the_limit_is_refused() {
+    let mut v = array(6, &[0, 0], &[]);
+    for _ in 0..40 {
+        v = array(MX_CELL, &[1, 1], &v);
+    }
+    let e = error_of(&raw_file(&[v.clone()]));
+    assert!(e.contains("nested deeper than 32 levels"), "{e}");
+    // within the limit the same shape parses
+    let limits = MatLimits {
+        max_depth: 64,
+        ..Default::default()
+    };
+    assert_eq!(
+        parse_mat_with_limits(&raw_file(&[v]), &limits)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_compressed_element_inflating_past_the_limit_is_refused() {
+    let inner = array(6, &[0, 0], &vec![0u8; 1 << 20]);
+    let mut z = flate2::write::ZlibEncoder::new(vec![], flate2::Compression::best());
+    std::io::Write::write_all(&mut z, &inner).unwrap();
+    let file = raw_file(&[el(MI_COMPRESSED, &z.finish().unwrap())]);
+    assert!(file.len() < 4096, "a small file: {} bytes", file.len());
+    let limits = MatLimits {
+        max_inflated: 64 << 10,
+        ..Default::default()
+    };
+    let e = parse_mat_with_limits(&file, &limits).unwrap_err().0;
+    assert!(e.contains("inflates to more than 65536 bytes"), "{e}");
+}
