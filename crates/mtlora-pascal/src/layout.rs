@@ -250,12 +250,27 @@ pub fn has_persons(list: &[i64]) -> bool {
     list.contains(&PERSON)
 }
 
-/// Write through a temporary file + rename (creating parent folders).
+/// Write atomically (creating parent folders): a new temporary file with an unpredictable
+/// name in the same folder, created exclusively (never following a planted symlink), then
+/// renamed over `path`; on failure it is removed and `path` is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(|e| PascalError::io(d, e))?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| PascalError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| PascalError::io(path, e))
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| PascalError::io(d, e))?;
+            d
+        }
+        None => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().to_string());
+    let io = |e: std::io::Error| PascalError::io(path, e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
 }

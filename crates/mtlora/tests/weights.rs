@@ -277,3 +277,50 @@ fn a_seed_fixes_the_initial_model_whatever_the_device_generator() {
         a.len()
     );
 }
+
+#[test]
+fn atomic_writes_leave_no_temporary_file_behind() {
+    let dir = tmp("atomic");
+    let target = dir.path().join("ckpt.safetensors");
+    mtlora::state_dict::write_atomic(&target, b"one").unwrap();
+    mtlora::state_dict::write_atomic(&target, b"two").unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), b"two");
+    let names = |d: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect()
+    };
+    assert_eq!(names(dir.path()), vec!["ckpt.safetensors"]);
+    // a failing rename (the target is a non-empty folder) is an error naming it, keeps the
+    // folder as it was and removes the temporary file
+    let busy = dir.path().join("busy");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::write(busy.join("keep"), b"x").unwrap();
+    let e = mtlora::state_dict::write_atomic(&busy, b"three")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("busy"), "{e}");
+    let mut left = names(dir.path());
+    left.sort();
+    assert_eq!(left, vec!["busy", "ckpt.safetensors"]);
+    assert_eq!(names(&busy), vec!["keep"]);
+}
+
+#[test]
+fn a_planted_symlink_at_a_temporary_name_is_not_followed() {
+    let dir = tmp("planted");
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    let target = dir.path().join("ckpt.safetensors");
+    // the names a predictable scheme would use (the old one: `<file>.tmp<pid>`)
+    for name in [
+        format!("ckpt.safetensors.tmp{}", std::process::id()),
+        format!("ckpt.tmp{}", std::process::id()),
+    ] {
+        std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
+    }
+    mtlora::state_dict::write_atomic(&target, b"weights").unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert_eq!(std::fs::read(&target).unwrap(), b"weights");
+}
