@@ -46,6 +46,18 @@ pub const PART_NAMES: [&str; 24] = [
     "rlleg", "lfoot", "rfoot",
 ];
 
+/// The model outputs a PASCAL_MT task needs: one logit per class (semseg, human parts), one
+/// saliency logit, three normal components; `None` for tasks PASCAL_MT has no labels for.
+pub fn outputs_for(task: crate::Task) -> Option<usize> {
+    match task {
+        crate::Task::Semseg => Some(VOC_CLASSES.len()),
+        crate::Task::HumanParts => Some(7),
+        crate::Task::Sal => Some(1),
+        crate::Task::Normals => Some(3),
+        _ => None,
+    }
+}
+
 /// The 21 semantic-segmentation class names.
 pub const VOC_CLASSES: [&str; 21] = [
     "background",

@@ -91,6 +91,24 @@ pub fn decode_semseg(path: &Path, img: &Plane<u8>) -> Result<Plane<u8>> {
     let (p, kind) = read_png_raw(path)?;
     let p = single_channel(path, p, kind)?;
     check_size(path, p.h, p.w, img)?;
+    // a value the loss cannot index must be named here, not fail inside a kernel
+    let classes = crate::classes::VOC_CLASSES.len();
+    if let Some((i, v)) = p
+        .data
+        .iter()
+        .enumerate()
+        .find(|(_, &v)| v as usize >= classes && v != 255)
+    {
+        return Err(PascalError::corrupt(
+            path,
+            format!(
+                "semseg label {v} at row {}, column {} (classes are 0..{}, 255 = ignore)",
+                i / p.w,
+                i % p.w,
+                classes - 1
+            ),
+        ));
+    }
     Ok(p)
 }
 

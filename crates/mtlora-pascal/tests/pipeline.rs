@@ -215,6 +215,23 @@ fn png_of_the_wrong_size_is_a_named_error() {
 }
 
 #[test]
+fn a_semseg_label_no_class_has_is_a_named_error() {
+    let (_data, root, id) = one_id_copy("bad-label");
+    let path = root.paths(&id).semseg;
+    let (mut p, _) = mtlora_pascal::codec::read_png_raw(&path).unwrap();
+    let i = p.w + 2; // row 1, column 2
+    p.data[i] = 200;
+    std::fs::write(&path, mtlora_pascal::codec::encode_png(&p, None)).unwrap();
+    let e = decode_err(&root, &id);
+    assert!(
+        e.contains(&*path.to_string_lossy())
+            && e.contains("semseg label 200 at row 1, column 2")
+            && e.contains("255 = ignore"),
+        "{e}"
+    );
+}
+
+#[test]
 fn mat_file_with_a_missing_field_is_a_named_error() {
     use mtlora_pascal::mat::{matrix, string, write_mat, MatValue};
     let (data, root, id) = one_id_copy("bad-mat");

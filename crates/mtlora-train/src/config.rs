@@ -55,6 +55,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Δm baselines (percent for mIoU tasks, degrees for normals).
     pub delta_m_baselines: BTreeMap<String, f64>,
+    /// Stop the run with an error after this many optimizer steps in a row were skipped for
+    /// non-finite losses or gradients (0: never stop); the last checkpoint stays the last good
+    /// state.
+    pub max_skipped_in_a_row: usize,
 }
 
 impl Default for TrainConfig {
@@ -78,6 +82,7 @@ impl Default for TrainConfig {
             augment: true,
             seed: 0,
             delta_m_baselines: mtlora_metrics::Baselines::default().to_names(),
+            max_skipped_in_a_row: 25,
         }
     }
 }

@@ -72,6 +72,7 @@ pub fn evaluate(
 ) -> Result<EvalRecord, TrainError> {
     let tasks = loaded.cfg.task_names();
     let heads = task_heads(&loaded.cfg)?;
+    crate::run::check_heads(&heads)?;
     let typed = tasks_of(&heads);
     let ds = open_split(data, cache, split, &typed, loaded.cfg.img_size, false, 0)?;
     if ds.is_empty() {

@@ -78,6 +78,8 @@ pub struct Trainer {
     iteration: usize,
     /// Steps skipped because of non-finite values.
     skipped_steps: usize,
+    /// Of them, the ones since the last applied step.
+    skipped_in_a_row: usize,
     /// Autodiff device.
     device: Device,
     /// Same device without autodiff (evaluation).
@@ -116,6 +118,10 @@ impl Trainer {
     /// Steps skipped because of non-finite values.
     pub fn skipped_steps(&self) -> usize {
         self.skipped_steps
+    }
+    /// Steps skipped since the last applied one.
+    pub fn skipped_in_a_row(&self) -> usize {
+        self.skipped_in_a_row
     }
     /// The autodiff device (training batches go here).
     pub fn device(&self) -> &Device {
@@ -177,6 +183,7 @@ impl Trainer {
             schedule,
             iteration: 0,
             skipped_steps: 0,
+            skipped_in_a_row: 0,
             device,
             inner_device,
         })
@@ -302,8 +309,10 @@ impl Trainer {
         if finite {
             let model = self.model.clone();
             self.model = self.optim.step(lr, model, &grads);
+            self.skipped_in_a_row = 0;
         } else {
             self.skipped_steps += 1;
+            self.skipped_in_a_row += 1;
             tracing::warn!(
                 iteration = self.iteration + 1,
                 total,

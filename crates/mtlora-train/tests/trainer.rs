@@ -112,6 +112,9 @@ fn non_finite_step_is_skipped_and_counted() {
     let r = t.step(&[bad], 0);
     assert!(r.skipped && !r.total.is_finite());
     assert_eq!((t.skipped_steps(), t.iteration()), (1, 1));
+    let r = t.step(&[batch(&c, t.device(), true)], 0);
+    assert!(r.skipped);
+    assert_eq!((t.skipped_steps(), t.skipped_in_a_row()), (2, 2));
     let after = trainable(&t);
     for (k, v) in &before {
         assert_eq!(
@@ -120,12 +123,14 @@ fn non_finite_step_is_skipped_and_counted() {
             "{k} changed on a skipped step"
         );
     }
-    // the schedule advanced: the next step uses lr(1) = f(0), then f(1)
+    // the schedule advanced past both skipped steps
     let good = batch(&c, t.device(), false);
     let r = t.step(std::slice::from_ref(&good), 0);
-    assert!(!r.skipped && r.lr == t.schedule().f(0));
+    assert!(!r.skipped && r.lr == t.schedule().f(1));
+    // an applied step ends the streak; the total stays
+    assert_eq!((t.skipped_steps(), t.skipped_in_a_row()), (2, 0));
     let r = t.step(&[good], 0);
-    assert_eq!(r.lr, t.schedule().f(1));
+    assert_eq!(r.lr, t.schedule().f(2));
 }
 
 #[test]

@@ -21,6 +21,40 @@ const ACCEPTED: [&str; 2] = [FORMAT, "mtlora-rs-train-checkpoint-v1"];
 pub const OPTIM_PREFIX: &str = "optim.";
 const CONFIG_KEY: &str = "mtlora.config";
 
+/// Keys of the float tensors holding a NaN or an infinity.
+pub fn non_finite(tensors: &StateDict) -> Vec<String> {
+    tensors
+        .iter()
+        .filter(|(_, d)| match d.dtype() {
+            burn::tensor::DType::F32 => d
+                .as_slice::<f32>()
+                .is_ok_and(|v| v.iter().any(|x| !x.is_finite())),
+            burn::tensor::DType::F64 => d
+                .as_slice::<f64>()
+                .is_ok_and(|v| v.iter().any(|x| !x.is_finite())),
+            _ => false,
+        })
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+fn ensure_finite(path: &Path, tensors: &StateDict) -> Result<(), ModelError> {
+    let bad = non_finite(tensors);
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<&str> = bad.iter().take(8).map(String::as_str).collect();
+    Err(ModelError::format(
+        path,
+        format!(
+            "{} tensor(s) hold NaN or infinite values (a diverged or damaged run): {}{}",
+            bad.len(),
+            listed.join(", "),
+            if bad.len() > 8 { ", ..." } else { "" }
+        ),
+    ))
+}
+
 /// A checkpoint read from disk, split into its parts.
 #[derive(Debug, Clone)]
 pub struct CheckpointFile {
@@ -35,15 +69,18 @@ pub struct CheckpointFile {
 }
 
 impl CheckpointFile {
-    /// Read a checkpoint: `.safetensors` in this format, or an official `.pth`/`.pt`.
+    /// Read a checkpoint: `.safetensors` in this format, or an official `.pth`/`.pt`. A
+    /// checkpoint with any non-finite value (model or optimizer state) is refused.
     pub fn read(path: &Path) -> Result<Self, ModelError> {
         if !path.exists() {
             return Err(ModelError::not_found(path));
         }
         if path.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+            let model = read_pth(path)?;
+            ensure_finite(path, &model)?;
             return Ok(Self {
                 path: path.to_path_buf(),
-                model: read_pth(path)?,
+                model,
                 optim: StateDict::new(),
                 metadata: HashMap::new(),
             });
@@ -57,6 +94,7 @@ impl CheckpointFile {
                 ));
             }
         }
+        ensure_finite(path, &all)?;
         let (mut model, mut optim) = (StateDict::new(), StateDict::new());
         for (k, v) in all {
             match k.strip_prefix(OPTIM_PREFIX) {

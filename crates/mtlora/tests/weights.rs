@@ -324,3 +324,30 @@ fn a_planted_symlink_at_a_temporary_name_is_not_followed() {
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     assert_eq!(std::fs::read(&target).unwrap(), b"weights");
 }
+
+#[test]
+fn a_checkpoint_with_non_finite_values_is_refused_by_name() {
+    let cfg = config_a();
+    let dev = Device::default();
+    let model = cfg.init(&dev).unwrap();
+    let dir = tmp("nan");
+    let path = dir.path().join("diverged.safetensors");
+    let mut optim = StateDict::new();
+    optim.insert(
+        "exp_avg_sq.backbone.patch_embed.proj.weight".into(),
+        TensorData::new(vec![0.0f32, f32::INFINITY], [2]),
+    );
+    write_checkpoint(&path, &model, &cfg, optim, []).unwrap();
+    let e = cfg
+        .init(&dev)
+        .unwrap()
+        .load_checkpoint(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("diverged.safetensors")
+            && e.contains("NaN or infinite")
+            && e.contains("optim.exp_avg_sq.backbone.patch_embed.proj.weight"),
+        "{e}"
+    );
+}

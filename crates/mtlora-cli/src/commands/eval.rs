@@ -58,10 +58,11 @@ pub(crate) fn eval(a: EvalArgs, quiet: bool) -> Result<ExitCode> {
         "val_loss": rec.val_loss,
         "notes": {"normals.mean_angle_deg": "mean angular error (the papers' 'rmse' column)", "delta_m": "percent"}
     });
-    mtlora_train::record::write_text(&out, &serde_json::to_string_pretty(&doc)?)?;
+    // the metrics first: a file that cannot be written must not cost the evaluation
     for (k, v) in &rec.scores {
         println!("{k:<30} {v:>10.4}");
     }
+    mtlora_train::record::write_text(&out, &serde_json::to_string_pretty(&doc)?)?;
     println!("written to {}", out.display());
     Ok(ExitCode::SUCCESS)
 }

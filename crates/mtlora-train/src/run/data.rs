@@ -44,6 +44,24 @@ pub fn open_split(
     })
 }
 
+/// Every head has the outputs its PASCAL_MT labels need (21 semseg classes, 7 part classes,
+/// 1 saliency logit, 3 normal components): a mismatch is named here, before any batch reaches
+/// a loss kernel.
+pub fn check_heads(heads: &[crate::TaskHead]) -> Result<(), TrainError> {
+    for h in heads {
+        match mtlora_pascal::classes::outputs_for(h.task) {
+            Some(n) if n != h.num_output => {
+                return Err(TrainError::Config(format!(
+                    "task {}: num_output = {}, but PASCAL_MT's {} labels need {n}",
+                    h.task, h.num_output, h.task
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// A loader batch in the model's task order.
 pub fn to_batch(b: MultiTaskBatch, tasks: &[Task]) -> Result<Batch, TrainError> {
     let mut targets = vec![];
@@ -120,5 +138,28 @@ impl RunData {
         let val = PascalLoader::eval(&self.val, t.eval_batch_size, t.workers);
         let steps = train.num_batches() / self.per_step;
         Loaders { train, val, steps }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_with_the_wrong_number_of_outputs_is_named() {
+        let p = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../configs/mtlora_tiny_cpu.toml"
+        );
+        let cfg = mtlora::ModelConfig::from_path(Path::new(p)).unwrap();
+        let mut heads = crate::task_heads(&cfg).unwrap();
+        check_heads(&heads).expect("the shipped config fits PASCAL_MT");
+        let semseg = heads.iter_mut().find(|h| h.task == Task::Semseg).unwrap();
+        semseg.num_output = 5;
+        let e = check_heads(&heads).unwrap_err().to_string();
+        assert!(
+            e.contains("semseg: num_output = 5") && e.contains("need 21"),
+            "{e}"
+        );
     }
 }

@@ -66,6 +66,16 @@ pub(super) fn train_epoch(
                             rec.iteration
                         ),
                     );
+                    let limit = cx.cfg.train.max_skipped_in_a_row;
+                    if limit > 0 && trainer.skipped_in_a_row() >= limit {
+                        return Err(TrainError::Run(format!(
+                            "{limit} optimizer steps in a row had non-finite losses or gradients \
+                             (train.max_skipped_in_a_row): the run diverged at iteration {}; \
+                             {} holds the last good state",
+                            rec.iteration,
+                            cx.dir.last().display()
+                        )));
+                    }
                 }
                 obs.iteration(&rec);
             }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use burn::data::dataset::Dataset;
 use burn::tensor::Device;
 
-pub use data::{open_split, to_batch};
+pub use data::{check_heads, open_split, to_batch};
 pub use dir::{ensure_writable, RunDir};
 pub use epoch::summary_line;
 pub use setup::fresh_model;
@@ -113,7 +113,9 @@ pub fn train(
     ensure_writable(&opts.out)?;
     let (ckpt, cfg) = setup::open(cfg, opts, &dir)?;
     let names = cfg.model.task_names();
-    let tasks = tasks_of(&task_heads(&cfg.model)?);
+    let heads = task_heads(&cfg.model)?;
+    data::check_heads(&heads)?;
+    let tasks = tasks_of(&heads);
     let data = RunData::open(&cfg, opts, &tasks)?;
     let loaders = data.loaders(&cfg);
     let mut log = Log::open(&dir.text_log());
