@@ -212,6 +212,14 @@ fn bad_inputs() {
     // --resume without a checkpoint
     let (code, out) = mtlora(&["train", "--out", o, "--data", &data, "--resume"]);
     assert!(code == 2 && out.contains("nothing to resume"), "{out}");
+    // a resumed run keeps its stored recipe: --epochs is refused, not ignored
+    let (code, out) = mtlora(&[
+        "train", "--out", o, "--data", &data, "--resume", "--epochs", "3",
+    ]);
+    assert!(
+        code == 2 && out.contains("--epochs cannot change a resumed run"),
+        "{out}"
+    );
     // unwritable output folder
     let f = write("plainfile", String::new());
     let (code, out) = train(&cfg, &data, &format!("{f}/run"));

@@ -48,6 +48,13 @@ pub fn read_safetensors(path: &Path) -> Result<StateDict, ModelError> {
 pub fn read_safetensors_with_metadata(
     path: &Path,
 ) -> Result<(StateDict, std::collections::HashMap<String, String>), ModelError> {
+    let md = std::fs::metadata(path).map_err(ModelError::io(path))?;
+    if !md.is_file() {
+        return Err(fmt_err(
+            path,
+            "not a regular file (a FIFO, device or folder)",
+        ));
+    }
     let bytes = std::fs::read(path).map_err(ModelError::io(path))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| fmt_err(path, format!("not a valid safetensors file ({e})")))?;
@@ -67,6 +74,12 @@ pub fn read_safetensors_with_metadata(
 pub fn read_pth(path: &Path) -> Result<StateDict, ModelError> {
     if !path.exists() {
         return Err(ModelError::not_found(path));
+    }
+    if !path.is_file() {
+        return Err(fmt_err(
+            path,
+            "not a regular file (a FIFO, device or folder)",
+        ));
     }
     let reader = pytorch_reader::PytorchReader::with_top_level_key(path, "model")
         .or_else(|_| pytorch_reader::PytorchReader::new(path))

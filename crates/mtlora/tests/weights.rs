@@ -351,3 +351,14 @@ fn a_checkpoint_with_non_finite_values_is_refused_by_name() {
         "{e}"
     );
 }
+
+#[test]
+fn a_checkpoint_path_to_a_device_is_refused_by_name() {
+    let dir = tmp("device");
+    for name in ["zero.safetensors", "zero.pth"] {
+        let link = dir.path().join(name);
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let e = CheckpointFile::read(&link).unwrap_err().to_string();
+        assert!(e.contains(name) && e.contains("not a regular file"), "{e}");
+    }
+}

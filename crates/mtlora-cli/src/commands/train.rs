@@ -27,6 +27,20 @@ pub(crate) fn train(a: TrainArgs, quiet: bool) -> Result<ExitCode> {
             "tiny-default".into(),
         ),
     };
+    if a.resume && a.config.is_none() {
+        for (flag, given) in [
+            ("--epochs", a.epochs.is_some()),
+            ("--devices", a.devices.is_some()),
+        ] {
+            if given {
+                bail!(
+                    "{flag} cannot change a resumed run: --resume continues the recipe stored in \
+                     its checkpoint (the learning-rate schedule depends on it); start a new run \
+                     with --out to train with another {flag}"
+                );
+            }
+        }
+    }
     let cfg = cfg.map(|mut c| {
         if let Some(d) = a.devices {
             c.train.data_parallel = d;

@@ -43,6 +43,15 @@ pub(super) fn open(
                 path: last.clone(),
                 msg: "has no run configuration (not a training checkpoint)".into(),
             })?;
+            // a stored config is validated like a given one (a damaged or hand-edited
+            // checkpoint must not run zero steps or divide by zero)
+            stored
+                .train
+                .validate()
+                .map_err(|e| TrainError::Checkpoint {
+                    path: last.clone(),
+                    msg: format!("stored run configuration: {e}"),
+                })?;
             if given.is_some_and(|g| g != stored) {
                 return Err(TrainError::Config(format!(
                     "the given config differs from the one of the run in {}; resume without --config",
