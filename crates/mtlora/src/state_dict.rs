@@ -11,6 +11,9 @@ use crate::error::ModelError;
 /// Reference key → tensor.
 pub type StateDict = BTreeMap<String, TensorData>;
 
+/// The `__metadata__` strings of a safetensors file.
+pub type Metadata = std::collections::HashMap<String, String>;
+
 fn fmt_err(path: &Path, msg: impl std::fmt::Display) -> ModelError {
     ModelError::format(path, msg)
 }
@@ -56,17 +59,22 @@ pub fn read_safetensors_with_metadata(
         ));
     }
     let bytes = std::fs::read(path).map_err(ModelError::io(path))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| fmt_err(path, format!("not a valid safetensors file ({e})")))?;
+    parse_safetensors(&bytes).map_err(|msg| fmt_err(path, msg))
+}
+
+/// The tensors and `__metadata__` strings of safetensors bytes (what
+/// [`read_safetensors_with_metadata`] reads from a file; the error names no file).
+pub fn parse_safetensors(bytes: &[u8]) -> Result<(StateDict, Metadata), String> {
+    let bad = |e: safetensors::SafeTensorError| format!("not a valid safetensors file ({e})");
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(bad)?;
     let mut out = StateDict::new();
     for (name, view) in st.tensors() {
         let dtype = format!("{:?}", view.dtype());
         let data = decode(view.data(), &dtype, view.shape().to_vec())
-            .map_err(|e| fmt_err(path, format!("tensor {name}: {e}")))?;
+            .map_err(|e| format!("tensor {name}: {e}"))?;
         out.insert(name, data);
     }
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| fmt_err(path, format!("not a valid safetensors file ({e})")))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).map_err(bad)?;
     Ok((out, meta.metadata().clone().unwrap_or_default()))
 }
 
