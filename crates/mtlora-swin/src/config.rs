@@ -139,6 +139,18 @@ impl SwinConfig {
         if self.patch_size == 0 || self.window_size == 0 {
             return err("patch_size and window_size must be positive".into());
         }
+        if !(self.mlp_ratio.is_finite() && self.mlp_ratio > 0.0) {
+            return err(format!(
+                "mlp_ratio must be finite and > 0, got {}",
+                self.mlp_ratio
+            ));
+        }
+        if !(0.0..1.0).contains(&self.drop_path_rate) {
+            return err(format!(
+                "drop_path_rate must be in [0, 1), got {}",
+                self.drop_path_rate
+            ));
+        }
         if !self.img_size[0].is_multiple_of(self.patch_size)
             || !self.img_size[1].is_multiple_of(self.patch_size)
         {
@@ -187,6 +199,18 @@ impl SwinConfig {
                 if task.rank.len() != n || task.scale.len() != n {
                     return err(format!("task {t}: rank/scale lists must have {n} entries"));
                 }
+                if let Some(i) = task.rank.iter().position(|&r| r == 0) {
+                    return err(format!(
+                        "task {t}: task-specific LoRA rank 0 in stage {i} is not supported \
+                         (every task branch needs rank >= 1)"
+                    ));
+                }
+                if let Some(s) = task.scale.iter().find(|s| !s.is_finite()) {
+                    return err(format!("task {t}: LoRA scale {s} is not finite"));
+                }
+            }
+            if let Some(s) = l.shared_scale.iter().find(|s| !s.is_finite()) {
+                return err(format!("shared LoRA scale {s} is not finite"));
             }
             if let Some(p) = l.dropout.iter().find(|p| !(0.0..1.0).contains(*p)) {
                 return err(format!("LoRA dropout {p} outside [0, 1)"));

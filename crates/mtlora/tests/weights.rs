@@ -199,9 +199,23 @@ fn configs_parse_from_toml_and_json_and_reject_unsupported() {
     let mut bad = cfg.clone();
     bad.num_heads = vec![1, 3, 4, 8];
     assert!(bad.validate().unwrap_err().to_string().contains("heads"));
-    let mut bad = cfg;
+    let mut bad = cfg.clone();
     bad.img_size = [60, 60];
     assert!(bad.validate().is_err());
+    // values that used to panic deep inside a kernel are named here
+    for (ratio, what) in [(-1.0, "-1"), (f64::NAN, "NaN"), (0.0, "0")] {
+        let mut bad = cfg.clone();
+        bad.mlp_ratio = ratio;
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.contains("mlp_ratio") && e.contains(what), "{e}");
+    }
+    let mut bad = cfg;
+    let m = bad.mtlora.as_mut().expect("config A has MTLoRA");
+    let (task, ranks) = m.task_rank.iter_mut().next().expect("per-task ranks");
+    let task = task.clone();
+    ranks[0] = 0;
+    let e = bad.validate().unwrap_err().to_string();
+    assert!(e.contains("rank 0 in stage 0"), "{task}: {e}");
 }
 
 #[test]
