@@ -167,12 +167,9 @@ impl Tracked {
         Some(t)
     }
 
-    /// Every tensor, to iterate over (not counted as read).
-    fn all(&self) -> Vec<(String, TensorData)> {
-        self.map
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+    /// Every key, to iterate over (not counted as read).
+    fn keys(&self) -> Vec<String> {
+        self.map.keys().cloned().collect()
     }
 
     fn coverage(&self) -> Group {
@@ -192,18 +189,51 @@ impl Tracked {
     }
 }
 
-/// Element `elem` of a sample's planes as f64.
-fn element(
-    image: &Plane<f64>,
-    maps: &BTreeMap<Task, Plane<u8>>,
-    normals: Option<&Plane<f64>>,
-    elem: &str,
-) -> Option<Plane<f64>> {
-    match elem_task(elem) {
-        None if elem == "image" => Some(image.clone()),
-        Some(Task::Normals) => normals.cloned(),
-        Some(t) => maps.get(&t).map(Plane::to_f64),
-        None => None,
+/// A sample's planes after one train op.
+struct Planes {
+    image: Plane<f64>,
+    maps: BTreeMap<Task, Plane<u8>>,
+    normals: Option<Plane<f64>>,
+}
+
+impl Planes {
+    /// Element `elem` as f64.
+    fn element(&self, elem: &str) -> Option<Plane<f64>> {
+        match elem_task(elem) {
+            None if elem == "image" => Some(self.image.clone()),
+            Some(Task::Normals) => self.normals.clone(),
+            Some(t) => self.maps.get(&t).map(Plane::to_f64),
+            None => None,
+        }
+    }
+}
+
+/// Op `op` of the fixture (`flip`, `srot_*`, `resize*` to `size`) through the pipeline's steps.
+fn apply(op: &str, mut sample: RawSample, size: [usize; 2]) -> Planes {
+    if op == "flip" {
+        flip(&mut sample);
+        return Planes {
+            image: sample.image.to_f64(),
+            maps: sample.maps,
+            normals: sample.normals,
+        };
+    }
+    if let Some((_, rot, sc)) = SCALE_ROTATE_OPS.iter().find(|o| o.0 == op) {
+        let w = scale_rotate(sample, *rot, *sc);
+        return Planes {
+            image: w.image,
+            maps: w.maps,
+            normals: w.normals,
+        };
+    }
+    Planes {
+        image: resize_image(&sample.image, size),
+        maps: sample
+            .maps
+            .iter()
+            .map(|(t, m)| (*t, resize_label(m, size)))
+            .collect(),
+        normals: sample.normals.as_ref().map(|n| resize_normals(n, size)),
     }
 }
 
@@ -376,48 +406,34 @@ pub(crate) fn run(fx: &Fixture, _device: &Device) -> Result<Vec<Group>, ParityEr
         }
         groups.push(g);
     }
-    for (key, r) in ops.all() {
+    // each op runs once per sample; its elements are then compared one by one
+    let mut done: BTreeMap<(String, String), Planes> = BTreeMap::new();
+    for key in ops.keys() {
         let mut it = key.splitn(3, '.');
         let (Some(op), Some(id), Some(elem)) = (it.next(), it.next(), it.next()) else {
             continue;
         };
-        if op == "train_raw" {
+        let known =
+            op == "flip" || op.starts_with("resize") || SCALE_ROTATE_OPS.iter().any(|o| o.0 == op);
+        if !known {
+            // `train_raw` is the input; an op this check does not know stays unread and the
+            // coverage group reports it
             continue;
         }
-        let mut sample = stored_raw(&ops, id)?;
-        let out = if op == "flip" {
-            flip(&mut sample);
-            element(
-                &sample.image.to_f64(),
-                &sample.maps,
-                sample.normals.as_ref(),
-                elem,
-            )
-        } else if let Some((_, rot, sc)) = SCALE_ROTATE_OPS.iter().find(|o| o.0 == op) {
-            let w = scale_rotate(sample, *rot, *sc);
-            element(&w.image, &w.maps, w.normals.as_ref(), elem)
-        } else if op.starts_with("resize") {
-            let size = [r.shape()[0], r.shape()[1]];
-            let image = resize_image(&sample.image, size);
-            let maps = sample
-                .maps
-                .iter()
-                .map(|(t, m)| (*t, resize_label(m, size)))
-                .collect();
-            let normals = sample.normals.as_ref().map(|n| resize_normals(n, size));
-            element(&image, &maps, normals.as_ref(), elem)
-        } else {
-            // an op this check does not know: its tensors stay unread and the coverage
-            // group reports them
-            continue;
+        let r = ops.get(&key).expect("a listed key");
+        let planes = match done.entry((op.to_string(), id.to_string())) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let size = [r.shape()[0], r.shape()[1]];
+                e.insert(apply(op, stored_raw(&ops, id)?, size))
+            }
         };
-        let Some(out) = out else {
+        let Some(out) = planes.element(elem) else {
             let mut g = Group::new(format!("{op}.{elem}"));
             g.fail(format!("{key}: no element {elem:?} in a PASCAL sample"));
             groups.push(g);
             continue;
         };
-        let r = ops.get(&key).unwrap_or(&r);
         add_to(
             &mut groups,
             &format!("{op}.{elem}"),
