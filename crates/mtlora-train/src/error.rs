@@ -36,12 +36,28 @@ pub enum TrainError {
         #[source]
         source: std::io::Error,
     },
+    /// A CSV record file (iteration log, metrics table) could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// The CSV reader's or writer's error.
+        #[source]
+        source: csv::Error,
+    },
     /// The run folder is not in the state the command needs (with what to do instead).
     #[error("{0}")]
     Run(String),
 }
 
 impl TrainError {
+    pub(crate) fn record(path: &std::path::Path) -> impl Fn(csv::Error) -> Self + Copy + '_ {
+        move |source| Self::Record {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
     pub(crate) fn io<'a>(
         path: &'a std::path::Path,
         what: &'static str,

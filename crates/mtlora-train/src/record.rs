@@ -92,10 +92,7 @@ pub fn read_iter_csv(path: &Path, tasks: usize) -> Result<LossHistory, TrainErro
     let mut r = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(path)
-        .map_err(|e| TrainError::Checkpoint {
-            path: path.to_path_buf(),
-            msg: format!("iteration log: {e}"),
-        })?;
+        .map_err(TrainError::record(path))?;
     Ok(r.records()
         .filter_map(Result::ok)
         .filter_map(|row| loss_history_row(&row, tasks))
@@ -140,10 +137,7 @@ pub fn write_metrics(
     lk.sort();
     lk.dedup();
     let path = dir.join("metrics.csv");
-    let err = |e: csv::Error| TrainError::Checkpoint {
-        path: path.clone(),
-        msg: format!("metrics table: {e}"),
-    };
+    let err = TrainError::record(&path);
     let mut w = csv::Writer::from_writer(vec![]);
     let header = ["epoch", "iteration"]
         .map(String::from)

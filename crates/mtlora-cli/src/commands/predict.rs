@@ -40,7 +40,6 @@ pub(crate) fn predict(a: PredictArgs, quiet: bool) -> Result<ExitCode> {
 /// one (`a/x.jpg` and `b/x.jpg`, or `x.jpg` and `x.png`), so no image's outputs overwrite
 /// another's.
 fn unique_stems(images: &[std::path::PathBuf]) -> Vec<String> {
-    let mut seen = std::collections::BTreeMap::<String, usize>::new();
     let mut taken = std::collections::BTreeSet::<String>::new();
     images
         .iter()
@@ -48,11 +47,11 @@ fn unique_stems(images: &[std::path::PathBuf]) -> Vec<String> {
             let base = img
                 .file_stem()
                 .map_or("image".into(), |s| s.to_string_lossy().to_string());
-            let n = seen.entry(base.clone()).or_insert(0);
             let mut stem = base.clone();
+            let mut k = 1;
             while !taken.insert(stem.clone()) {
-                *n += 1;
-                stem = format!("{base}_{}", *n + 1);
+                k += 1;
+                stem = format!("{base}_{k}");
             }
             stem
         })

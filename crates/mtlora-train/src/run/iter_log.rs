@@ -13,13 +13,6 @@ pub(super) struct IterLog {
     history: LossHistory,
 }
 
-fn csv_err(path: &Path, e: csv::Error) -> TrainError {
-    TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        msg: format!("iteration log: {e}"),
-    }
-}
-
 impl IterLog {
     /// A fresh log (`resume_at = None`), or the log of a resumed run cut back to the rows up
     /// to iteration `resume_at` (the checkpoint's position: later rows are redone).
@@ -34,7 +27,7 @@ impl IterLog {
             let mut r = csv::ReaderBuilder::new()
                 .flexible(true)
                 .from_path(path)
-                .map_err(|e| csv_err(path, e))?;
+                .map_err(TrainError::record(path))?;
             for row in r.records() {
                 // a row cut short by a kill is dropped with everything after it
                 let Ok(row) = row else { break };
@@ -45,13 +38,13 @@ impl IterLog {
             }
         }
         let mut w = csv::Writer::from_writer(vec![]);
-        w.write_record(&header).map_err(|e| csv_err(path, e))?;
+        w.write_record(&header).map_err(TrainError::record(path))?;
         for row in &kept {
-            w.write_record(row).map_err(|e| csv_err(path, e))?;
+            w.write_record(row).map_err(TrainError::record(path))?;
         }
         let bytes = w
             .into_inner()
-            .map_err(|e| csv_err(path, e.into_error().into()))?;
+            .map_err(|e| TrainError::record(path)(e.into_error().into()))?;
         mtlora::state_dict::write_atomic(path, &bytes)?;
         let history = kept
             .iter()
@@ -75,7 +68,7 @@ impl IterLog {
         self.writer
             .write_record(iter_csv_record(rec))
             .and_then(|_| self.writer.flush().map_err(csv::Error::from))
-            .map_err(|e| csv_err(&self.path, e))?;
+            .map_err(TrainError::record(&self.path))?;
         let mut values = rec.losses.clone();
         values.push(rec.total);
         self.history.push((rec.iteration, values));
