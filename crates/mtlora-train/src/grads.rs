@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use burn::module::Param;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use mtlora::{visit_keyed, KeyedVisitor, MultiTaskSwin};
+use mtlora::{visit_keyed, Key, KeyedVisitor, MultiTaskSwin};
 
 struct Collect<'a> {
     grads: &'a GradientsParams,
@@ -13,7 +13,7 @@ struct Collect<'a> {
 }
 
 impl KeyedVisitor for Collect<'_> {
-    fn visit<const D: usize>(&mut self, key: &str, param: &Param<Tensor<D>>) {
+    fn visit<const D: usize>(&mut self, key: &Key<'_>, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
             self.out.insert(key.to_string(), g.into_data());
         }
@@ -40,8 +40,8 @@ struct Build<'a> {
 }
 
 impl KeyedVisitor for Build<'_> {
-    fn visit<const D: usize>(&mut self, key: &str, param: &Param<Tensor<D>>) {
-        if let Some(d) = self.data.get(key) {
+    fn visit<const D: usize>(&mut self, key: &Key<'_>, param: &Param<Tensor<D>>) {
+        if let Some(d) = self.data.get(key.as_str()) {
             self.out
                 .register(param.id, Tensor::<D>::from_data(d.clone(), self.device));
         }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use burn::module::{Module, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
-use mtlora::{map_keyed, visit_keyed, KeyedMapper, KeyedVisitor, MultiTaskSwin};
+use mtlora::{map_keyed, visit_keyed, Key, KeyedMapper, KeyedVisitor, MultiTaskSwin};
 
 /// AdamW hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,7 +63,7 @@ struct StepMapper<'a> {
 }
 
 impl KeyedMapper for StepMapper<'_> {
-    fn map<const D: usize>(&mut self, key: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+    fn map<const D: usize>(&mut self, key: &Key<'_>, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let Some(grad) = self.grads.get::<D>(param.id) else {
             return param;
         };
@@ -162,7 +162,7 @@ impl AdamW {
             out: mtlora::StateDict,
         }
         impl KeyedVisitor for V<'_> {
-            fn visit<const D: usize>(&mut self, key: &str, param: &Param<Tensor<D>>) {
+            fn visit<const D: usize>(&mut self, key: &Key<'_>, param: &Param<Tensor<D>>) {
                 if let Some(s) = self.opt.state.get(&param.id) {
                     self.out.insert(format!("exp_avg.{key}"), s.m.to_data());
                     self.out.insert(format!("exp_avg_sq.{key}"), s.v.to_data());
@@ -198,7 +198,7 @@ impl AdamW {
             bad: Vec<String>,
         }
         impl KeyedVisitor for V<'_> {
-            fn visit<const D: usize>(&mut self, key: &str, param: &Param<Tensor<D>>) {
+            fn visit<const D: usize>(&mut self, key: &Key<'_>, param: &Param<Tensor<D>>) {
                 let n = param.val().shape().num_elements();
                 let (m, v, s) = (
                     self.data.get(&format!("exp_avg.{key}")),

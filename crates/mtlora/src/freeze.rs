@@ -4,7 +4,7 @@ use burn::module::Param;
 use burn::tensor::Tensor;
 
 use crate::config::ModelConfig;
-use crate::keyed::{map_keyed, KeyedMapper};
+use crate::keyed::{map_keyed, Key, KeyedMapper};
 use crate::model::MultiTaskSwin;
 use crate::naming::is_buffer_key;
 
@@ -48,7 +48,7 @@ struct Freezer<'a> {
 }
 
 impl KeyedMapper for Freezer<'_> {
-    fn map<const D: usize>(&mut self, key: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+    fn map<const D: usize>(&mut self, key: &Key<'_>, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         if is_buffer_key(key) {
             return param;
         }

@@ -16,7 +16,7 @@ pub use checkpoint::{write_checkpoint, CheckpointFile};
 pub use config::{FreezeConfig, ModelConfig, MtLoraConfig, TaskConfig};
 pub use error::ModelError;
 pub use freeze::is_trainable;
-pub use keyed::{map_keyed, visit_keyed, KeyedMapper, KeyedVisitor};
+pub use keyed::{map_keyed, visit_keyed, Key, KeyedMapper, KeyedVisitor};
 pub use model::{Captures, MultiTaskOutput, MultiTaskSwin};
 pub use naming::NameContext;
 pub use params::{MainPyPrintout, ParamReport};

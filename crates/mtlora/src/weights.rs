@@ -7,7 +7,7 @@ use burn::module::{Module, Param, ParamId};
 use burn::tensor::{Tensor, TensorData};
 
 use crate::error::ModelError;
-use crate::keyed::{map_keyed, visit_keyed, KeyedMapper, KeyedVisitor};
+use crate::keyed::{map_keyed, visit_keyed, Key, KeyedMapper, KeyedVisitor};
 use crate::model::MultiTaskSwin;
 use crate::naming::{is_buffer_key, is_recomputed_buffer, NameContext};
 use crate::state_dict::StateDict;
@@ -95,7 +95,7 @@ struct Collector {
 }
 
 impl KeyedVisitor for Collector {
-    fn visit<const D: usize>(&mut self, key: &str, param: &Param<Tensor<D>>) {
+    fn visit<const D: usize>(&mut self, key: &Key<'_>, param: &Param<Tensor<D>>) {
         if let Some(d) = self.data.as_mut() {
             d.push(param.val().to_data());
         }
@@ -155,7 +155,7 @@ struct Loader<'a> {
 }
 
 impl KeyedMapper for Loader<'_> {
-    fn map<const D: usize>(&mut self, key: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+    fn map<const D: usize>(&mut self, key: &Key<'_>, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let key = key.to_string();
         let Some(data) = self.tensors.get(&key) else {
             self.report.missing.push(key);
